@@ -1,0 +1,186 @@
+"""The signature layer of HCM/1 (SPEC §2, §4 ``key.add``): key ids, loading issuer keys, verifying.
+
+It owns the rules for which public keys the registry may hold (canonical DER SPKI, the key type
+matching ``alg``, no small-order Ed25519 points) and the single primitive every verification goes
+through, ``verify_signature``, which answers a bool for any bytes and never raises. Signing and
+private keys are here only for the simulated provinces and the tests. Pure functions: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_der_public_key,
+    load_pem_private_key,
+)
+
+from gateway.core.model import Alg, KeyId
+from gateway.errors import InvalidKey, WeakKey
+
+SIGNATURE_LEN = 64
+
+# RFC 8410: every Ed25519 SPKI is this fixed prefix and the 32-byte key.
+_ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+_ED25519_P = 2**255 - 19
+# libsodium's has_small_order blocklist, as y values (the sign bit of x does not change the order).
+# With y >= p also refused, this covers all 14 encodings of shared/vectors/ed25519-small-order.
+_ORDER8_Y = tuple(
+    int.from_bytes(bytes.fromhex(h), "little")
+    for h in (
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    )
+)
+_SMALL_ORDER_Y = frozenset({0, 1, _ED25519_P - 1, *_ORDER8_Y})
+_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+_PublicImpl = Ed25519PublicKey | ec.EllipticCurvePublicKey
+_PrivateImpl = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+
+
+def key_id(spki: bytes) -> KeyId:
+    return KeyId(hashlib.sha256(spki).digest()[:8])
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """A registered key: ``spki`` is canonical, so ``kid`` is the key's one and only id."""
+
+    alg: Alg
+    spki: bytes
+    kid: KeyId
+    impl: _PublicImpl = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateKey:
+    alg: Alg
+    impl: _PrivateImpl = field(repr=False, compare=False)
+    public: PublicKey
+
+
+def _alg(alg: Alg | str) -> Alg:
+    try:
+        return Alg(alg)
+    except ValueError:
+        raise InvalidKey(f"unknown alg {alg!r}") from None
+
+
+def _refuse_weak_ed25519(raw: bytes) -> None:
+    # cryptography (OpenSSL) loads all of these, and small-order keys let anyone forge
+    # signatures, so the registry refuses them itself, before any library sees them.
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    if y >= _ED25519_P:
+        raise WeakKey("Ed25519 key is a non-canonical encoding (y >= p)")
+    if y in _SMALL_ORDER_Y:
+        raise WeakKey("Ed25519 key is a point of small order")
+
+
+def load_public_key(alg: Alg | str, spki: bytes) -> PublicKey:
+    """Load a DER SubjectPublicKeyInfo for ``alg``; raise ``InvalidKey`` or ``WeakKey``."""
+    alg = _alg(alg)
+    spki = bytes(spki)
+    if alg is Alg.ED25519 and len(spki) == 44 and spki.startswith(_ED25519_SPKI_PREFIX):
+        _refuse_weak_ed25519(spki[len(_ED25519_SPKI_PREFIX) :])
+    try:
+        impl = load_der_public_key(spki)
+    except (ValueError, UnsupportedAlgorithm) as exc:  # off-curve points land here too
+        raise InvalidKey(f"spki does not load as a public key: {exc}") from exc
+    if alg is Alg.ED25519:
+        if not isinstance(impl, Ed25519PublicKey):
+            raise InvalidKey("spki is not an Ed25519 key")
+        key: _PublicImpl = impl
+    else:
+        if not isinstance(impl, ec.EllipticCurvePublicKey) or not isinstance(
+            impl.curve, ec.SECP256R1
+        ):
+            raise InvalidKey("spki is not a P-256 key")
+        key = impl
+    # kid hashes the SPKI bytes, so one key must have one encoding: this refuses compressed
+    # points, explicit curve parameters (which OpenSSL maps back to P-256) and trailing bytes.
+    if key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) != spki:
+        raise InvalidKey("spki is not in canonical form")
+    return PublicKey(alg=alg, spki=spki, kid=key_id(spki), impl=key)
+
+
+def verify_signature(key: PublicKey, message: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` (64 bytes, SPEC §2) is ``key``'s over ``message``. Never raises."""
+    if len(signature) != SIGNATURE_LEN:
+        return False
+    try:
+        if isinstance(key.impl, Ed25519PublicKey):
+            key.impl.verify(signature, message)
+        else:
+            r = int.from_bytes(signature[:32], "big")
+            s = int.from_bytes(signature[32:], "big")
+            # OpenSSL refuses these too; checking here keeps the rule visible and library-proof.
+            if not (0 < r < _P256_N and 0 < s < _P256_N):
+                return False
+            key.impl.verify(encode_dss_signature(r, s), message, ec.ECDSA(SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _private_key(impl: _PrivateImpl) -> PrivateKey:
+    if isinstance(impl, Ed25519PrivateKey):
+        alg = Alg.ED25519
+    elif isinstance(impl.curve, ec.SECP256R1):
+        alg = Alg.ES256
+    else:
+        raise InvalidKey(f"private key is on {impl.curve.name}, not P-256")
+    spki = impl.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return PrivateKey(alg=alg, impl=impl, public=load_public_key(alg, spki))
+
+
+def generate_private_key(alg: Alg | str) -> PrivateKey:
+    if _alg(alg) is Alg.ED25519:
+        return _private_key(Ed25519PrivateKey.generate())
+    return _private_key(ec.generate_private_key(ec.SECP256R1()))
+
+
+def private_key_from_seed(seed: bytes) -> PrivateKey:
+    """An Ed25519 key from its 32-byte RFC 8032 secret (the known-answer tests use it)."""
+    try:
+        return _private_key(Ed25519PrivateKey.from_private_bytes(seed))
+    except ValueError as exc:
+        raise InvalidKey(f"not an Ed25519 seed: {exc}") from exc
+
+
+def sign(key: PrivateKey, message: bytes) -> bytes:
+    if isinstance(key.impl, Ed25519PrivateKey):
+        return key.impl.sign(message)
+    r, s = decode_dss_signature(key.impl.sign(message, ec.ECDSA(SHA256())))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def private_key_to_pem(key: PrivateKey) -> bytes:
+    return key.impl.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+
+
+def private_key_from_pem(pem: bytes) -> PrivateKey:
+    try:
+        impl = load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise InvalidKey(f"not an unencrypted PKCS8 private key: {exc}") from exc
+    if not isinstance(impl, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise InvalidKey("private key is neither Ed25519 nor EC")
+    return _private_key(impl)
+
+
+def spki_of(key: PrivateKey) -> bytes:
+    return key.public.spki

@@ -1,0 +1,1 @@
+"""Orchestration: the services that own the order of cache, Redis, core and metrics."""

@@ -1,0 +1,129 @@
+"""Verifying codes: the one place that knows the order of the layers.
+
+For each code: the local layer (digest → decoded code + signature outcome), else strict
+decoding; then one shared Redis round trip (registry version, subject statuses, cached
+signature outcomes for local misses, the client's rate charge); then the trust snapshot for
+that version, steps 2–6, the signature (cached, or checked and then cached in both layers),
+steps 8–9 and the colour; then metrics. Nothing is cached for a code that does not decode or
+whose key is not found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.core.model import MALFORMED, Code, Status, Verdict
+from gateway.core.trust import TrustSnapshot
+from gateway.core.verify import find_key, judge, signature_holds
+from gateway.core.wire import Malformed, decode_code
+from gateway.errors import RateLimited
+from gateway.metrics import Metrics
+from gateway.service.local_cache import Checked, LocalCache
+from gateway.service.trust import TrustKeeper
+from gateway.store import keys
+from gateway.store.lookup import LookupCoalescer, RateCharge
+from gateway.store.status import decode_status
+
+_VALID, _INVALID = b"\x01", b"\x00"
+
+
+@dataclass(slots=True)
+class _Work:
+    digest: bytes
+    code: Code
+    signature_valid: bool | None  # None: not known yet in this process
+
+
+class VerificationService:
+    def __init__(
+        self,
+        lookups: LookupCoalescer,
+        trust: TrustKeeper,
+        local: LocalCache,
+        metrics: Metrics,
+    ) -> None:
+        self._lookups = lookups
+        self._trust = trust
+        self._local = local
+        self._metrics = metrics
+
+    async def charge(self, charge: RateCharge) -> None:
+        """Charge a request that fails before its codes are read (SPEC §5 precedence)."""
+        fetched = await self._lookups.charge(charge)
+        if not fetched.allowed:
+            self._metrics.rejected.labels("rate_limited").inc()
+            raise RateLimited("over the client's rate", retry_after=fetched.retry_after)
+
+    async def verify(
+        self, envelopes: Sequence[bytes | None], now: int, charge: RateCharge | None
+    ) -> list[Verdict]:
+        """Verdicts in input order; ``None`` stands for an element that is not a code."""
+        work: list[_Work | Verdict] = [self._prepare(e, now) for e in envelopes]
+        wanted: list[bytes] = []
+        for w in work:
+            if isinstance(w, _Work):
+                wanted.append(keys.status(w.code.iss, w.code.sub))
+                if w.signature_valid is None:
+                    wanted.append(keys.signature_outcome(w.digest))
+        fetched = await self._lookups.fetch(wanted, charge)
+        if not fetched.allowed:
+            self._metrics.rejected.labels("rate_limited").inc()
+            raise RateLimited("over the client's rate", retry_after=fetched.retry_after)
+        trust = await self._trust.at(fetched.version)
+        values = iter(fetched.values)
+        verdicts = []
+        for w in work:
+            if isinstance(w, _Work):
+                status = decode_status(next(values))
+                cached = next(values) if w.signature_valid is None else None
+                verdict = self._finish(w, cached, trust, now, status)
+            else:
+                verdict = w
+            self._metrics.count_verdict(verdict)
+            verdicts.append(verdict)
+        return verdicts
+
+    def _prepare(self, envelope: bytes | None, now: int) -> _Work | Verdict:
+        if envelope is None:
+            return MALFORMED
+        digest = hashlib.sha256(envelope).digest()
+        hit = self._local.get(digest, now)
+        if hit is not None:
+            self._metrics.cache.labels("local", "hit").inc()
+            return _Work(digest, hit.code, hit.signature_valid)
+        self._metrics.cache.labels("local", "miss").inc()
+        try:
+            return _Work(digest, decode_code(envelope), None)
+        except Malformed:
+            return MALFORMED
+
+    def _finish(
+        self,
+        w: _Work,
+        cached: bytes | None,
+        trust: TrustSnapshot,
+        now: int,
+        status: Status | None,
+    ) -> Verdict:
+        found = find_key(w.code, trust)
+        if isinstance(found, Verdict):
+            return found
+        if w.signature_valid is None:
+            if cached is not None:
+                self._metrics.cache.labels("redis", "hit").inc()
+                w.signature_valid = cached == _VALID
+            else:
+                self._metrics.cache.labels("redis", "miss").inc()
+                w.signature_valid = signature_holds(w.code, found)
+                ttl = w.code.exp - now
+                if ttl > 0:
+                    self._lookups.remember(
+                        keys.signature_outcome(w.digest),
+                        _VALID if w.signature_valid else _INVALID,
+                        ttl,
+                    )
+            if w.code.exp > now:
+                self._local.put(w.digest, Checked(w.code, w.signature_valid))
+        return judge(w.code, w.signature_valid, now, status)

@@ -1,0 +1,44 @@
+"""Every Redis key the hub uses, in one place (namespace ``hcgw:v1``).
+
+Hash tags put together what one script must touch: the registry under ``{reg}``, an issuer's
+mark, nonces and statuses under ``{<iss>}``. Cached signature outcomes carry no tag, so they
+spread over a cluster. Keys never hold a raw ID number: ``sub`` is already a pseudonym.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+NS = "hcgw:v1"
+
+REGISTRY_KEYS = f"{NS}:{{reg}}:keys"  # hash: kid → msgpack key record
+REGISTRY_REVOKED = f"{NS}:{{reg}}:revoked"  # hash: kid → revocation time
+REGISTRY_VERSION = f"{NS}:{{reg}}:version"  # int, +1 on every registry change
+TRUST_LIST = f"{NS}:{{reg}}:trustlist"  # msgpack [version, iat, envelope bytes]
+
+_SIG = f"{NS}:sig:".encode()
+
+
+def mark(iss: str) -> str:
+    return f"{NS}:{{{iss}}}:mark"
+
+
+def nonce(iss: str, value: bytes) -> str:
+    return f"{NS}:{{{iss}}}:nonce:{value.hex()}"
+
+
+def status_prefix(iss: str) -> bytes:
+    return f"{NS}:{{{iss}}}:st:".encode()
+
+
+def status(iss: str, sub: bytes) -> bytes:
+    return status_prefix(iss) + sub
+
+
+def signature_outcome(envelope_digest: bytes) -> bytes:
+    return _SIG + envelope_digest
+
+
+def rate_bucket(client_id: str) -> str:
+    # Operator-chosen ids may hold braces or spaces; a digest keeps the key and its tag tidy.
+    return f"{NS}:rate:{{{hashlib.sha256(client_id.encode()).hexdigest()[:16]}}}"

@@ -1,0 +1,150 @@
+"""One Redis round trip for many verifications: the lookup coalescer.
+
+A verification needs fresh facts from Redis: the registry version (has a key been revoked?),
+the subject's status, and, on a local cache miss, the cached signature outcome; a verifier
+client's request also takes tokens from its hub-wide rate bucket. Concurrent requests put their
+reads in a queue; one task sends the whole queue as a single pipeline (the rate scripts, then one
+MGET) and hands each request its slice. A read only joins a pipeline that has not been sent yet,
+so every verification that starts after a write's acknowledgement reads that write.
+
+Measured here (docs/caching.md): a sequential GET costs about 118 µs, an MGET of 100 keys about
+2 µs a key, so sharing the round trip is what makes a fresh status check affordable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+from gateway.errors import Unavailable
+from gateway.store import keys
+from gateway.store.failures import redis_errors
+from gateway.store.scripts import RATE_TAKE
+
+
+@dataclass(frozen=True, slots=True)
+class RateCharge:
+    """Take ``cost`` tokens from a client's bucket (``rate`` per second, burst ``2 × rate``)."""
+
+    client_id: str
+    rate: float
+    cost: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    version: int
+    values: list[bytes | None]
+    allowed: bool = True
+    retry_after: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    keys: Sequence[bytes]
+    charge: RateCharge | None
+    done: asyncio.Future[Fetched] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class LookupCoalescer:
+    def __init__(self, redis: aioredis.Redis, *, deadline: float, max_pipelines: int = 8) -> None:
+        self._redis = redis
+        self._deadline = deadline
+        self._rate_sha = hashlib.sha1(RATE_TAKE.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+        self._queue: list[_Pending] = []
+        self._writes: list[tuple[bytes, bytes, int]] = []
+        self._scheduled = False
+        self._slots = asyncio.Semaphore(max_pipelines)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.pipelines_sent = 0  # for the benchmark's keys-per-round-trip figure
+        self.reads_sent = 0
+
+    async def fetch(self, keys_: Sequence[bytes], charge: RateCharge | None = None) -> Fetched:
+        pending = _Pending(keys_, charge)
+        self._queue.append(pending)
+        self._schedule()
+        return await pending.done
+
+    def remember(self, key: bytes, value: bytes, ttl: int) -> None:
+        """Write a cache entry with the next pipeline; a lost write only costs a later miss."""
+        self._writes.append((key, value, ttl))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            task = asyncio.get_running_loop().create_task(self._flush())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def charge(self, charge: RateCharge) -> Fetched:
+        return await self.fetch((), charge)
+
+    async def _flush(self) -> None:
+        async with self._slots:
+            self._scheduled = False
+            batch, self._queue = self._queue, []
+            writes, self._writes = self._writes, []
+            try:
+                async with asyncio.timeout(self._deadline), redis_errors("looking up statuses"):
+                    results = await self._send(batch, writes)
+            except Unavailable as exc:
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_exception(exc)
+                return
+            for pending, result in zip(batch, results, strict=True):
+                if not pending.done.done():
+                    pending.done.set_result(result)
+
+    async def _send(
+        self, batch: list[_Pending], writes: list[tuple[bytes, bytes, int]]
+    ) -> list[Fetched]:
+        try:
+            return await self._send_once(batch, writes)
+        except NoScriptError:  # a restarted Redis has forgotten the script: load it, once
+            await self._redis.script_load(RATE_TAKE)
+            return await self._send_once(batch, writes)
+
+    async def _send_once(
+        self, batch: list[_Pending], writes: list[tuple[bytes, bytes, int]]
+    ) -> list[Fetched]:
+        # EVALSHA straight into the pipeline: redis-py's Script objects would add a
+        # SCRIPT EXISTS round trip to every pipeline.
+        pipe = self._redis.pipeline(transaction=False)
+        for c in (p.charge for p in batch if p.charge is not None):
+            pipe.evalsha(
+                self._rate_sha, 1, keys.rate_bucket(c.client_id), c.rate, 2 * c.rate, c.cost
+            )
+        for key, value, ttl in writes:
+            pipe.set(key, value, ex=ttl)
+        wanted = [keys.REGISTRY_VERSION.encode()]
+        for pending in batch:
+            wanted.extend(pending.keys)
+        pipe.mget(wanted)
+        replies = await pipe.execute()
+        self.pipelines_sent += 1
+        self.reads_sent += len(wanted)
+        values = replies[-1]
+        version = int(values[0] or 0)
+        rate_replies = iter(replies[: len(replies) - 1 - len(writes)])
+        out, at = [], 1
+        for pending in batch:
+            allowed, wait = next(rate_replies) if pending.charge is not None else (1, 0)
+            out.append(
+                Fetched(version, values[at : at + len(pending.keys)], bool(allowed), int(wait))
+            )
+            at += len(pending.keys)
+        return out
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,128 @@
+"""The trust registry in Redis: code-signing keys, revocations, their version, nonces.
+
+Redis (with ``appendfsync always``, docs/durability.md) is the registry's durable home; each
+worker holds an immutable :class:`TrustSnapshot` built from it and rebuilds it whenever the
+version it reads beside every lookup has moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+
+from gateway.core.crypto import load_public_key
+from gateway.core.model import IssuerCode, KeyId
+from gateway.core.trust import KeyRecord, TrustSnapshot
+from gateway.errors import KidCollision, NotFound
+from gateway.store import keys
+from gateway.store.failures import redis_errors
+from gateway.store.scripts import KEY_ADD, KEY_REVOKE
+
+
+class RegistryStore:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self._add = redis.register_script(KEY_ADD)
+        self._revoke = redis.register_script(KEY_REVOKE)
+
+    async def load(self, issuers: Iterable[IssuerCode]) -> TrustSnapshot:
+        """One consistent read of the whole registry (a MULTI of three reads)."""
+        async with redis_errors("reading the trust registry"):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.get(keys.REGISTRY_VERSION)
+            pipe.hgetall(keys.REGISTRY_KEYS)
+            pipe.hgetall(keys.REGISTRY_REVOKED)
+            version, rows, revoked = await pipe.execute()
+        records = []
+        for kid, packed in rows.items():
+            row = msgpack.unpackb(packed)
+            records.append(
+                KeyRecord(
+                    iss=IssuerCode(row["iss"]),
+                    key=load_public_key(row["alg"], row["spki"]),
+                    nbf=row["nbf"],
+                    naf=row["naf"],
+                    revoked=kid in revoked,
+                )
+            )
+            if records[-1].kid != kid:
+                raise ValueError(f"registry row {kid.hex()} holds another key")  # corrupt store
+        return TrustSnapshot.build(int(version or 0), issuers, records)
+
+    async def version(self) -> int:
+        async with redis_errors("reading the registry version"):
+            return int(await self._redis.get(keys.REGISTRY_VERSION) or 0)
+
+    async def kid_exists(self, kid: KeyId) -> bool:
+        async with redis_errors("checking a kid"):
+            return bool(await self._redis.hexists(keys.REGISTRY_KEYS, kid))  # type: ignore[misc]
+
+    async def add(self, record: KeyRecord, *, at: int) -> int:
+        """Register a key; → the new registry version. Durable before it returns."""
+        row = {
+            "iss": record.iss,
+            "alg": record.key.alg.value,
+            "spki": record.key.spki,
+            "nbf": record.nbf,
+            "naf": record.naf,
+            "at": at,
+        }
+        async with redis_errors("registering a key"):
+            version = await self._add(
+                keys=[keys.REGISTRY_KEYS, keys.REGISTRY_VERSION],
+                args=[record.kid, msgpack.packb(row, use_bin_type=True)],
+            )
+        if version == -1:
+            raise KidCollision(f"kid {record.kid.hex()} is registered already")
+        return int(version)
+
+    async def revoke(self, iss: IssuerCode, kid: KeyId, *, at: int) -> int | None:
+        """Revoke for good; → the new version, or None when it was revoked already."""
+        async with redis_errors("revoking a key"):
+            result = await self._revoke(
+                keys=[keys.REGISTRY_KEYS, keys.REGISTRY_REVOKED, keys.REGISTRY_VERSION],
+                args=[kid, iss, at],
+            )
+        if result == -1:
+            raise NotFound(f"issuer {iss} holds no key {kid.hex()}")
+        return None if result == 0 else int(result)
+
+    async def claim_nonce(self, iss: IssuerCode, nonce: bytes, ttl: int) -> bool:
+        """Use up ``(iss, nonce)`` for ``ttl`` seconds; False when it was used already."""
+        async with redis_errors("recording a nonce"):
+            return bool(await self._redis.set(keys.nonce(iss, nonce), b"1", nx=True, ex=ttl))
+
+    async def release_nonce(self, iss: IssuerCode, nonce: bytes) -> None:
+        """A rejected message does not use up its nonce (SPEC §4)."""
+        async with redis_errors("releasing a nonce"):
+            await self._redis.delete(keys.nonce(iss, nonce))
+
+    async def trust_list(self) -> tuple[int, int, bytes] | None:
+        async with redis_errors("reading the trust list"):
+            packed = await self._redis.get(keys.TRUST_LIST)
+        if packed is None:
+            return None
+        version, iat, envelope = msgpack.unpackb(packed)
+        return int(version), int(iat), bytes(envelope)
+
+    async def offer_trust_list(self, version: int, iat: int, envelope: bytes) -> None:
+        """Store a signed list unless one as new or newer is there: all workers share one copy."""
+        async with redis_errors("storing the trust list"):
+            await self._redis.eval(
+                _OFFER, 1, keys.TRUST_LIST, msgpack.packb([version, iat, envelope]), version, iat
+            )  # type: ignore[misc]
+
+
+_OFFER: Any = """
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local held = cmsgpack.unpack(stored)
+  local v, iat = tonumber(ARGV[2]), tonumber(ARGV[3])
+  if held[1] > v or (held[1] == v and held[2] >= iat) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""

@@ -1,0 +1,70 @@
+"""The Lua scripts that make each management write atomic in Redis.
+
+Atomic matters twice: concurrent writers cannot interleave, and the append-only file records a
+script's effects as one unit, so a crash keeps all of a message or none of it (an issuer's mark
+falls back together with its events, SPEC §4).
+"""
+
+from __future__ import annotations
+
+# KEYS: registry keys hash, version. ARGV: kid, record.
+# → new version, or -1 when the kid is registered already (to anyone).
+KEY_ADD = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('INCR', KEYS[2])
+"""
+
+# KEYS: registry keys hash, revoked hash, version. ARGV: kid, iss, time.
+# → new version; 0 when it was revoked already; -1 when the issuer holds no such kid.
+KEY_REVOKE = """
+local record = redis.call('HGET', KEYS[1], ARGV[1])
+if not record or cmsgpack.unpack(record)['iss'] ~= ARGV[2] then return -1 end
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[3]) == 0 then return 0 end
+return redis.call('INCR', KEYS[3])
+"""
+
+# KEYS: mark, then one status key per event. ARGV: seq, then sv and colour per event.
+# → {'ok', applied} | {'stale_seq', mark} | {'seq_gap', mark}.
+# Statuses are msgpack [sv, colour]. Lua numbers are doubles: exact up to 2^53, the SPEC's cap.
+STATUS_APPLY = """
+local mark = tonumber(redis.call('GET', KEYS[1]) or '0')
+local seq = tonumber(ARGV[1])
+if seq <= mark then return {'stale_seq', mark} end
+if seq > mark + 1 then return {'seq_gap', mark} end
+local applied = 0
+for i = 2, #KEYS do
+  local sv = tonumber(ARGV[2 * i - 2])
+  local stored = redis.call('GET', KEYS[i])
+  if not stored or sv > cmsgpack.unpack(stored)[1] then
+    redis.call('SET', KEYS[i], cmsgpack.pack({sv, tonumber(ARGV[2 * i - 1])}))
+    applied = applied + 1
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return {'ok', applied}
+"""
+
+# A token bucket shared by all workers, on Redis's clock. KEYS: bucket. ARGV: rate, burst, cost.
+# A request is let through while the bucket holds min(cost, burst) tokens, and pays its full
+# cost, so a batch larger than the burst passes once the bucket is full and leaves a debt that
+# later requests wait out: the long-run rate still holds.
+# → {1, 0} allowed | {0, seconds to wait}.
+RATE_TAKE = """
+local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local allowed = 0
+if tokens >= math.min(cost, burst) then
+  tokens = tokens - cost
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1)
+if allowed == 1 then return {1, 0} end
+return {0, math.ceil((math.min(cost, burst) - tokens) / rate)}
+"""

@@ -1,0 +1,55 @@
+"""The status store: each subject's colour and status version, and each issuer's mark.
+
+Applying a ``status`` message is one Lua script (the seq rule, the per-subject ``sv`` rule and
+the new mark together), so the mark can only ever fall back together with its events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgpack
+import redis.asyncio as aioredis
+
+from gateway.core.admin import StatusEvent
+from gateway.core.model import Colour, IssuerCode, Status
+from gateway.errors import SeqGap, StaleSeq
+from gateway.store import keys
+from gateway.store.failures import redis_errors
+from gateway.store.scripts import STATUS_APPLY
+
+
+def decode_status(packed: bytes | None) -> Status | None:
+    if packed is None:
+        return None
+    sv, colour = msgpack.unpackb(packed)
+    return Status(colour=Colour(colour), sv=sv)
+
+
+class StatusStore:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+        self._apply = redis.register_script(STATUS_APPLY)
+
+    async def apply(self, iss: IssuerCode, seq: int, events: Sequence[StatusEvent]) -> int:
+        """Apply a message with ``seq = mark + 1``; → how many events applied."""
+        args: list[int] = [seq]
+        for event in events:
+            args += (event.sv, int(event.colour))
+        async with redis_errors("applying status events"):
+            kind, value = await self._apply(
+                keys=[keys.mark(iss), *(keys.status(iss, e.sub) for e in events)], args=args
+            )
+        if kind == b"stale_seq":
+            raise StaleSeq(f"seq {seq} is at or below the mark {value}", mark=int(value))
+        if kind == b"seq_gap":
+            raise SeqGap(f"seq {seq} skips past the mark {value} + 1", mark=int(value))
+        return int(value)
+
+    async def mark(self, iss: IssuerCode) -> int:
+        async with redis_errors("reading the mark"):
+            return int(await self._redis.get(keys.mark(iss)) or 0)
+
+    async def get(self, iss: IssuerCode, sub: bytes) -> Status | None:
+        async with redis_errors("reading a status"):
+            return decode_status(await self._redis.get(keys.status(iss, sub)))

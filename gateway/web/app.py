@@ -1,0 +1,29 @@
+"""``create_app``: the aiohttp application of one gateway process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.core.crypto import PrivateKey
+from gateway.metrics import Metrics
+from gateway.web.handlers import add_routes
+from gateway.web.hub import hub_context
+from gateway.web.middleware import make_middlewares
+
+
+def create_app(
+    settings: Settings,
+    *,
+    redis_url: str,
+    hub_key: PrivateKey,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    metrics = Metrics(i.iss for i in settings.issuers)
+    app = web.Application(middlewares=make_middlewares(metrics, settings.max_inflight))
+    app.cleanup_ctx.append(hub_context(settings, redis_url, hub_key, metrics, clock))
+    add_routes(app, operator_views=not settings.admin_listen)
+    return app

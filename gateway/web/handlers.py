@@ -1,0 +1,167 @@
+"""HTTP handlers: read the body within its limit, call a service, render the answer.
+
+Business rules live in the services and the core; errors are raised and rendered by the
+middleware. Every handler reads the clock at most once, through the hub.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.core.model import Verdict
+from gateway.core.wire import encode_b64url
+from gateway.errors import HcgwError, Unavailable
+from gateway.store.lookup import RateCharge
+from gateway.web import bodies
+from gateway.web.hub import HUB, Hub
+from gateway.web.openapi import openapi_document
+
+
+def render_verdict(v: Verdict) -> dict[str, Any]:
+    return {
+        "valid": v.valid,
+        "reason": v.reason.value if v.reason is not None else None,
+        "iss": v.iss,
+        "kid": encode_b64url(v.kid) if v.kid is not None else None,
+        "cid": encode_b64url(v.cid) if v.cid is not None else None,
+        "colour": v.colour.label if v.colour is not None else None,
+        "code_colour": v.code_colour.label if v.code_colour is not None else None,
+        "status_sv": v.status_sv,
+        "exp": v.exp,
+        "nm": v.nm,
+    }
+
+
+def _answer(request: web.Request, doc: Any) -> web.Response:
+    if bodies.wants_msgpack(request.headers.get("Accept")):
+        return web.Response(body=msgpack.packb(doc, use_bin_type=True), content_type=bodies.MSGPACK)
+    return web.json_response(doc)
+
+
+async def _verify(request: web.Request, batch: bool) -> list[Verdict]:
+    hub = request.app[HUB]
+    now = int(hub.clock())
+    client = hub.clients.authenticate(request, "verify")
+    try:
+        if batch:
+            kind, body = await bodies.read_body(
+                request, bodies.BATCH_MAX, (bodies.MSGPACK, bodies.JSON)
+            )
+            envelopes = bodies.batch_codes(kind, body)
+        else:
+            kind, body = await bodies.read_body(
+                request, bodies.SINGLE_MAX, (bodies.MSGPACK, bodies.TEXT, bodies.JSON)
+            )
+            envelopes = [bodies.single_code(kind, body)]
+    except HcgwError:
+        await hub.verification.charge(RateCharge(client.id, client.rate, 1))  # 429 goes first
+        raise
+    charge = RateCharge(client.id, client.rate, max(1, len(envelopes)))
+    return await hub.verification.verify(envelopes, now, charge)
+
+
+async def verify_one(request: web.Request) -> web.Response:
+    (verdict,) = await _verify(request, batch=False)
+    return _answer(request, render_verdict(verdict))
+
+
+async def verify_batch(request: web.Request) -> web.Response:
+    return _answer(request, [render_verdict(v) for v in await _verify(request, batch=True)])
+
+
+async def trust_list(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    client = hub.clients.authenticate(request, "trustlist")
+    await hub.verification.charge(RateCharge(client.id, client.rate, 1))
+    signed = await hub.trust.signed_list()
+    headers = {"ETag": signed.etag, "Cache-Control": "no-cache"}
+    held = request.headers.get("If-None-Match", "")
+    if held.strip() == "*" or signed.etag in (
+        t.strip().removeprefix("W/") for t in held.split(",")
+    ):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=signed.envelope, content_type=bodies.MSGPACK, headers=headers)
+
+
+async def trust_list_key(request: web.Request) -> web.Response:
+    public = request.app[HUB].hub_key.public
+    return web.json_response({"alg": public.alg.value, "spki": encode_b64url(public.spki)})
+
+
+async def _management(request: web.Request, typ: str) -> web.Response:
+    hub = request.app[HUB]
+    iss = request.match_info["iss"]
+    if iss not in hub.issuers:  # 404 before the body is looked at
+        await hub.management.mark(iss)
+    _, body = await bodies.read_body(request, bodies.ADMIN_MAX, (bodies.MSGPACK,))
+    answer = await hub.management.handle(iss, typ, body)
+    return web.json_response(answer.body, status=answer.status)
+
+
+async def add_key(request: web.Request) -> web.Response:
+    return await _management(request, "key.add")
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    return await _management(request, "key.revoke")
+
+
+async def post_status(request: web.Request) -> web.Response:
+    return await _management(request, "status")
+
+
+async def get_mark(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"mark": await request.app[HUB].management.mark(request.match_info["iss"])}
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    reasons = await request.app[HUB].readiness()
+    if reasons:
+        error = Unavailable("not ready: " + "; ".join(reasons))
+        return web.json_response(
+            {"ready": False, "reasons": reasons, **error.body()}, status=503, headers=error.headers
+        )
+    return web.json_response({"ready": True, "reasons": []})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+async def metrics(request: web.Request) -> web.Response:
+    hub: Hub = request.app[HUB]
+    hub.refresh_gauges()
+    return web.Response(
+        body=generate_latest(hub.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+def add_routes(app: web.Application, *, operator_views: bool = True) -> None:
+    r = app.router
+    r.add_post("/v1/verify", verify_one)
+    r.add_post("/v1/verify/batch", verify_batch)
+    r.add_get("/v1/trustlist", trust_list)
+    r.add_get("/v1/trustlist/key", trust_list_key)
+    r.add_post("/v1/issuers/{iss}/keys", add_key)
+    r.add_post("/v1/issuers/{iss}/keys/revoke", revoke_key)
+    r.add_post("/v1/issuers/{iss}/status", post_status)
+    r.add_get("/v1/issuers/{iss}/status/mark", get_mark)
+    r.add_get("/healthz", healthz)
+    r.add_get("/readyz", readyz)
+    r.add_get("/openapi.json", openapi)
+    if operator_views:
+        add_operator_routes(app)
+
+
+def add_operator_routes(app: web.Application) -> None:
+    app.router.add_get("/metrics", metrics)

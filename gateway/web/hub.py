@@ -1,0 +1,147 @@
+"""The composition root: every object of one gateway process, built once by ``create_app``.
+
+Handlers reach them through ``request.app[HUB]``. Resources open and close in ``cleanup_ctx``,
+so a test builds the same app with its own Redis and a fixed clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.core.admin import UploadKey
+from gateway.core.crypto import PrivateKey
+from gateway.core.model import IssuerCode
+from gateway.errors import HcgwError
+from gateway.metrics import Metrics
+from gateway.service.local_cache import LocalCache
+from gateway.service.management import ManagementService
+from gateway.service.trust import TrustKeeper
+from gateway.service.verification import VerificationService
+from gateway.store.connection import redis_client
+from gateway.store.durability import check_durability
+from gateway.store.lookup import LookupCoalescer
+from gateway.store.registry import RegistryStore
+from gateway.store.status import StatusStore
+from gateway.web.auth import Clients
+
+log = logging.getLogger("hcgw")
+
+
+class DurabilityRefused(RuntimeError):
+    """Redis cannot keep acknowledged writes and the configuration requires it."""
+
+
+@dataclass(slots=True)
+class Hub:
+    settings: Settings
+    clock: Callable[[], float]
+    hub_key: PrivateKey
+    issuers: frozenset[IssuerCode]
+    clients: Clients
+    metrics: Metrics
+    redis: aioredis.Redis
+    lookups: LookupCoalescer
+    trust: TrustKeeper
+    verification: VerificationService
+    management: ManagementService
+    local: LocalCache
+
+    async def readiness(self) -> list[str]:
+        reasons = []
+        try:
+            await self.redis.ping()
+            self.metrics.redis_up.set(1)
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; the reason is shown
+            self.metrics.redis_up.set(0)
+            reasons.append(f"redis unreachable ({type(exc).__name__})")
+        if not self.trust.loaded:
+            try:
+                await self.trust.reload()
+            except HcgwError:
+                reasons.append("trust registry not loaded")
+        return reasons
+
+    def refresh_gauges(self) -> None:
+        self.metrics.trust_version.set(self.trust.snapshot.version)
+
+
+HUB = web.AppKey("hub", Hub)
+
+
+def build_hub(
+    settings: Settings,
+    redis: aioredis.Redis,
+    hub_key: PrivateKey,
+    metrics: Metrics,
+    clock: Callable[[], float],
+) -> Hub:
+    issuers = frozenset(i.iss for i in settings.issuers)
+    registry = RegistryStore(redis)
+    trust = TrustKeeper(registry, sorted(issuers), hub_key, metrics, clock)
+    lookups = LookupCoalescer(redis, deadline=settings.redis_deadline)
+    local = LocalCache(settings.local_cache_size)
+    uploads = {
+        key.kid: UploadKey(issuer.iss, key)
+        for issuer in settings.issuers
+        for key in issuer.upload_keys
+    }
+    return Hub(
+        settings=settings,
+        clock=clock,
+        hub_key=hub_key,
+        issuers=issuers,
+        clients=Clients(settings.clients),
+        metrics=metrics,
+        redis=redis,
+        lookups=lookups,
+        trust=trust,
+        verification=VerificationService(lookups, trust, local, metrics),
+        management=ManagementService(
+            registry, StatusStore(redis), trust, uploads, issuers, metrics, clock
+        ),
+        local=local,
+    )
+
+
+def hub_context(
+    settings: Settings,
+    redis_url: str,
+    hub_key: PrivateKey,
+    metrics: Metrics,
+    clock: Callable[[], float] = time.time,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        redis = redis_client(redis_url)
+        try:
+            report = await check_durability(redis)
+            if not report.ok:
+                message = "Redis cannot guarantee acknowledged writes: " + "; ".join(
+                    report.problems
+                )
+                if settings.redis_durability == "require":
+                    raise DurabilityRefused(
+                        message
+                        + " (set HCGW_REDIS_DURABILITY=warn to run anyway; docs/durability.md)"
+                    )
+                log.warning(message)
+            hub = build_hub(settings, redis, hub_key, metrics, clock)
+            app[HUB] = hub
+            try:
+                await hub.trust.reload()
+                hub.metrics.redis_up.set(1)
+            except HcgwError:
+                hub.metrics.redis_up.set(0)
+                log.warning("Redis unreachable at start; the registry loads once it answers")
+            yield
+            await hub.lookups.close()
+        finally:
+            await redis.aclose()
+
+    return context
