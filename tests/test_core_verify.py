@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from factory import BJ, GD, HB, NOW, World
+
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg, Colour, Reason, Status
 from gateway.core.trust import KeyRecord, TrustSnapshot
@@ -17,10 +17,18 @@ def world() -> World:
     return World.make()
 
 
-def trust(world: World, *, revoked: bool = False, nbf: int = NOW - 3600, naf: int = NOW + 3600,
-          issuers=(GD, BJ, HB)) -> TrustSnapshot:
-    keys = [KeyRecord(i.iss, i.code_key.public, nbf, naf, revoked=revoked and i.iss == GD)
-            for i in world.issuers.values()]
+def trust(
+    world: World,
+    *,
+    revoked: bool = False,
+    nbf: int = NOW - 3600,
+    naf: int = NOW + 3600,
+    issuers=(GD, BJ, HB),
+) -> TrustSnapshot:
+    keys = [
+        KeyRecord(i.iss, i.code_key.public, nbf, naf, revoked=revoked and i.iss == GD)
+        for i in world.issuers.values()
+    ]
     return TrustSnapshot.build(1, issuers, keys)
 
 
@@ -56,6 +64,7 @@ def test_a_kid_of_another_issuer_is_a_mismatch(world: World) -> None:
 
 def test_a_header_alg_other_than_the_keys_is_refused(world: World) -> None:
     from factory import claims, envelope, pack
+
     from gateway.core.model import Domain
 
     key = world.issuers[GD].code_key  # Ed25519, header claims ES256
@@ -67,8 +76,15 @@ def test_a_revoked_key_is_refused_before_its_signature_is_checked(world: World) 
     assert check(world, world.code(GD), revoked=True).reason is Reason.KEY_REVOKED
 
 
-@pytest.mark.parametrize(("iat", "reason"), [(NOW - 3601, Reason.KEY_NOT_VALID), (NOW - 3600, None),
-                                             (NOW + 3600, None), (NOW + 3601, Reason.KEY_NOT_VALID)])
+@pytest.mark.parametrize(
+    ("iat", "reason"),
+    [
+        (NOW - 3601, Reason.KEY_NOT_VALID),
+        (NOW - 3600, None),
+        (NOW + 3600, None),
+        (NOW + 3601, Reason.KEY_NOT_VALID),
+    ],
+)
 def test_iat_must_lie_within_the_keys_nbf_and_naf(world: World, iat: int, reason) -> None:
     v = check(world, world.code(GD, iat=iat, exp=iat + 400), now=iat)
     assert v.reason is reason
@@ -94,6 +110,7 @@ def test_a_tampered_payload_is_a_bad_signature(world: World) -> None:
 
 def test_a_code_signed_for_another_domain_does_not_verify(world: World) -> None:
     from factory import claims, envelope, pack
+
     from gateway.core.model import Domain
 
     admin_signed = envelope(Domain.ADMIN, world.issuers[GD].code_key, pack(claims(GD)))
@@ -118,13 +135,22 @@ def test_a_code_is_expired_at_exp(world: World, now: int, reason) -> None:
 
 def test_an_expired_verdict_fills_cid_exp_nm_and_code_colour_only(world: World) -> None:
     v = check(world, world.code(GD, iat=NOW, exp=NOW + 1, col=2, nm="王*"), now=NOW + 1)
-    assert (v.valid, v.reason, v.code_colour, v.nm, v.exp) == (False, Reason.EXPIRED, Colour.RED, "王*", NOW + 1)
+    assert (v.valid, v.reason, v.code_colour, v.nm, v.exp) == (
+        False,
+        Reason.EXPIRED,
+        Colour.RED,
+        "王*",
+        NOW + 1,
+    )
     assert v.cid is not None and v.colour is None and v.status_sv is None
 
 
-@pytest.mark.parametrize(("stored_sv", "expected"), [(4, Colour.GREEN), (5, Colour.RED), (6, Colour.RED)])
-def test_a_status_at_least_as_new_as_the_code_decides_the_colour(world: World, stored_sv: int,
-                                                                  expected: Colour) -> None:
+@pytest.mark.parametrize(
+    ("stored_sv", "expected"), [(4, Colour.GREEN), (5, Colour.RED), (6, Colour.RED)]
+)
+def test_a_status_at_least_as_new_as_the_code_decides_the_colour(
+    world: World, stored_sv: int, expected: Colour
+) -> None:
     v = check(world, world.code(GD, col=0, sv=5), status=Status(Colour.RED, stored_sv))
     assert v.valid and v.colour is expected and v.code_colour is Colour.GREEN
     assert v.status_sv == stored_sv

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import msgpack
 import pytest
-
 from factory import GD, NOW, World, claims, envelope, pack
+from vectors import load_json
+
 from gateway.core.model import Alg, Domain
 from gateway.core.wire import (
     Malformed,
@@ -14,7 +15,6 @@ from gateway.core.wire import (
     decode_text,
     encode_text,
 )
-from vectors import load_json
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,14 @@ def good(world: World) -> bytes:
 def test_a_valid_code_decodes_into_its_claims(world: World) -> None:
     raw = world.code(GD, iat=NOW, exp=NOW + 60, col=1, sv=7, nm="李*")
     code = decode_code(raw)
-    assert (code.iss, code.iat, code.exp, code.col, code.sv, code.nm) == (GD, NOW, NOW + 60, 1, 7, "李*")
+    assert (code.iss, code.iat, code.exp, code.col, code.sv, code.nm) == (
+        GD,
+        NOW,
+        NOW + 60,
+        1,
+        7,
+        "李*",
+    )
     assert code.envelope.alg is Alg.ED25519
     assert code.envelope.kid == world.issuers[GD].code_key.public.kid
 
@@ -76,12 +83,23 @@ def test_hostile_envelope_headers_are_malformed(raw: bytes) -> None:
         decode_code(raw)
 
 
-def _rebuild(good: bytes, *, protected: bytes | None = None, payload: bytes | None = None,
-             signature: bytes | None = None, pack_with=msgpack.packb) -> bytes:
+def _rebuild(
+    good: bytes,
+    *,
+    protected: bytes | None = None,
+    payload: bytes | None = None,
+    signature: bytes | None = None,
+    pack_with=msgpack.packb,
+) -> bytes:
     p, b, s = msgpack.unpackb(good)
-    return pack_with([protected if protected is not None else p,
-                      payload if payload is not None else b,
-                      signature if signature is not None else s], use_bin_type=True)
+    return pack_with(
+        [
+            protected if protected is not None else p,
+            payload if payload is not None else b,
+            signature if signature is not None else s,
+        ],
+        use_bin_type=True,
+    )
 
 
 def test_a_non_minimal_bin_header_is_malformed(good: bytes) -> None:
@@ -103,7 +121,9 @@ def test_a_non_minimal_bin_header_is_malformed(good: bytes) -> None:
         pack({1: "Ed25519"}),
     ],
 )
-def test_a_protected_header_other_than_exactly_alg_and_kid_is_malformed(good: bytes, protected: bytes) -> None:
+def test_a_protected_header_other_than_exactly_alg_and_kid_is_malformed(
+    good: bytes, protected: bytes
+) -> None:
     with pytest.raises(Malformed):
         decode_code(_rebuild(good, protected=protected))
 
@@ -145,7 +165,9 @@ def _payload(**kw) -> bytes:
         ("reserved byte c1", b"\xc1"),
     ],
 )
-def test_payloads_that_break_the_shape_are_malformed(world: World, name: str, payload: bytes) -> None:
+def test_payloads_that_break_the_shape_are_malformed(
+    world: World, name: str, payload: bytes
+) -> None:
     raw = envelope(Domain.CODE, world.issuers[GD].code_key, payload)
     with pytest.raises(Malformed):
         decode_code(raw)
@@ -164,10 +186,13 @@ def test_unknown_integer_keys_with_scalar_values_are_ignored(world: World) -> No
     assert code.iss == GD
 
 
-def test_a_non_minimal_payload_is_accepted_because_the_signature_covers_its_bytes(world: World) -> None:
+def test_a_non_minimal_payload_is_accepted_because_the_signature_covers_its_bytes(
+    world: World,
+) -> None:
     body = claims(GD, nm=None)
-    items = b"".join(pack(k) + (b"\xcf" + v.to_bytes(8, "big") if k == 8 else pack(v))
-                     for k, v in body.items())
+    items = b"".join(
+        pack(k) + (b"\xcf" + v.to_bytes(8, "big") if k == 8 else pack(v)) for k, v in body.items()
+    )
     payload = bytes([0x80 | len(body)]) + items
     assert decode_code(envelope(Domain.CODE, world.issuers[GD].code_key, payload)).sv == body[8]
 
@@ -176,8 +201,19 @@ class TestTextForm:
     def test_round_trip(self, good: bytes) -> None:
         assert decode_text(encode_text(good)) == good
 
-    @pytest.mark.parametrize("bad", ["hcm1:", "HCM2:AAAA", "HCM1:AA==", "HCM1:A+B/", "HCM1: AAAA",
-                                     "HCM1:AAAA\n", "HCM1:A", "HCM1:AB"])
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            "hcm1:",
+            "HCM2:AAAA",
+            "HCM1:AA==",
+            "HCM1:A+B/",
+            "HCM1: AAAA",
+            "HCM1:AAAA\n",
+            "HCM1:A",
+            "HCM1:AB",
+        ],
+    )
     def test_anything_but_the_prefix_and_unpadded_base64url_is_malformed(self, bad: str) -> None:
         with pytest.raises(Malformed):
             decode_text(bad)

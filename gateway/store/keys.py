@@ -12,9 +12,10 @@ import hashlib
 NS = "hcgw:v1"
 
 REGISTRY_KEYS = f"{NS}:{{reg}}:keys"  # hash: kid → msgpack key record
+REGISTRY_OWNERS = f"{NS}:{{reg}}:owners"  # hash: kid → issuer code
 REGISTRY_REVOKED = f"{NS}:{{reg}}:revoked"  # hash: kid → revocation time
 REGISTRY_VERSION = f"{NS}:{{reg}}:version"  # int, +1 on every registry change
-TRUST_LIST = f"{NS}:{{reg}}:trustlist"  # msgpack [version, iat, envelope bytes]
+TRUST_LIST = f"{NS}:{{reg}}:trustlist"  # hash: version, iat, envelope
 
 _SIG = f"{NS}:sig:".encode()
 

@@ -8,7 +8,6 @@ version it reads beside every lookup has moved.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
@@ -19,7 +18,7 @@ from gateway.core.trust import KeyRecord, TrustSnapshot
 from gateway.errors import KidCollision, NotFound
 from gateway.store import keys
 from gateway.store.failures import redis_errors
-from gateway.store.scripts import KEY_ADD, KEY_REVOKE
+from gateway.store.scripts import KEY_ADD, KEY_REVOKE, TRUST_LIST_OFFER
 
 
 class RegistryStore:
@@ -27,6 +26,7 @@ class RegistryStore:
         self._redis = redis
         self._add = redis.register_script(KEY_ADD)
         self._revoke = redis.register_script(KEY_REVOKE)
+        self._offer = redis.register_script(TRUST_LIST_OFFER)
 
     async def load(self, issuers: Iterable[IssuerCode]) -> TrustSnapshot:
         """One consistent read of the whole registry (a MULTI of three reads)."""
@@ -72,8 +72,8 @@ class RegistryStore:
         }
         async with redis_errors("registering a key"):
             version = await self._add(
-                keys=[keys.REGISTRY_KEYS, keys.REGISTRY_VERSION],
-                args=[record.kid, msgpack.packb(row, use_bin_type=True)],
+                keys=[keys.REGISTRY_KEYS, keys.REGISTRY_OWNERS, keys.REGISTRY_VERSION],
+                args=[record.kid, msgpack.packb(row, use_bin_type=True), record.iss],
             )
         if version == -1:
             raise KidCollision(f"kid {record.kid.hex()} is registered already")
@@ -83,7 +83,7 @@ class RegistryStore:
         """Revoke for good; → the new version, or None when it was revoked already."""
         async with redis_errors("revoking a key"):
             result = await self._revoke(
-                keys=[keys.REGISTRY_KEYS, keys.REGISTRY_REVOKED, keys.REGISTRY_VERSION],
+                keys=[keys.REGISTRY_OWNERS, keys.REGISTRY_REVOKED, keys.REGISTRY_VERSION],
                 args=[kid, iss, at],
             )
         if result == -1:
@@ -102,27 +102,14 @@ class RegistryStore:
 
     async def trust_list(self) -> tuple[int, int, bytes] | None:
         async with redis_errors("reading the trust list"):
-            packed = await self._redis.get(keys.TRUST_LIST)
-        if packed is None:
+            version, iat, envelope = await self._redis.hmget(  # type: ignore[misc]
+                keys.TRUST_LIST, ["version", "iat", "envelope"]
+            )
+        if envelope is None:
             return None
-        version, iat, envelope = msgpack.unpackb(packed)
         return int(version), int(iat), bytes(envelope)
 
     async def offer_trust_list(self, version: int, iat: int, envelope: bytes) -> None:
         """Store a signed list unless one as new or newer is there: all workers share one copy."""
         async with redis_errors("storing the trust list"):
-            await self._redis.eval(
-                _OFFER, 1, keys.TRUST_LIST, msgpack.packb([version, iat, envelope]), version, iat
-            )  # type: ignore[misc]
-
-
-_OFFER: Any = """
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local held = cmsgpack.unpack(stored)
-  local v, iat = tonumber(ARGV[2]), tonumber(ARGV[3])
-  if held[1] > v or (held[1] == v and held[2] >= iat) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1
-"""
+            await self._offer(keys=[keys.TRUST_LIST], args=[version, iat, envelope])

@@ -7,19 +7,20 @@ falls back together with its events, SPEC §4).
 
 from __future__ import annotations
 
-# KEYS: registry keys hash, version. ARGV: kid, record.
+# KEYS: registry keys hash, owners hash, version. ARGV: kid, record, iss.
 # → new version, or -1 when the kid is registered already (to anyone).
+# The owner is kept apart from the record because Redis's cmsgpack cannot read bin fields.
 KEY_ADD = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return redis.call('INCR', KEYS[3])
 """
 
-# KEYS: registry keys hash, revoked hash, version. ARGV: kid, iss, time.
+# KEYS: owners hash, revoked hash, version. ARGV: kid, iss, time.
 # → new version; 0 when it was revoked already; -1 when the issuer holds no such kid.
 KEY_REVOKE = """
-local record = redis.call('HGET', KEYS[1], ARGV[1])
-if not record or cmsgpack.unpack(record)['iss'] ~= ARGV[2] then return -1 end
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[3]) == 0 then return 0 end
 return redis.call('INCR', KEYS[3])
 """
@@ -67,4 +68,15 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1)
 if allowed == 1 then return {1, 0} end
 return {0, math.ceil((math.min(cost, burst) - tokens) / rate)}
+"""
+
+# KEYS: trust list hash. ARGV: version, iat, envelope. Keeps the newest signed copy only, so all
+# workers serve the same bytes (and the same ETag).
+TRUST_LIST_OFFER = """
+local held = redis.call('HMGET', KEYS[1], 'version', 'iat')
+local v, iat = tonumber(ARGV[1]), tonumber(ARGV[2])
+local hv, hiat = tonumber(held[1]), tonumber(held[2])
+if hv and (hv > v or (hv == v and hiat >= iat)) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'iat', ARGV[2], 'envelope', ARGV[3])
+return 1
 """

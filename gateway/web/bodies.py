@@ -34,15 +34,16 @@ async def read_body(
     length = request.content_length
     if length is not None and length > limit:
         raise BodyTooLarge(f"the body is over {limit} bytes")
+    # Checked before reading: aiohttp would otherwise try to inflate the body as it streams.
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("identity", ""):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not accepted; send identity")
     chunks, total = [], 0
     async for chunk in request.content.iter_any():
         total += len(chunk)
         if total > limit:
             raise BodyTooLarge(f"the body is over {limit} bytes")
         chunks.append(chunk)
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("identity", ""):
-        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not accepted; send identity")
     kind = media_type(request.headers.get("Content-Type"))
     if kind not in allowed:
         raise UnsupportedMediaType(f"Content-Type must be one of {', '.join(allowed)}")

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgpack
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from gateway.core.model import Verdict
 from gateway.core.wire import encode_b64url
@@ -141,9 +141,8 @@ async def openapi(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     hub: Hub = request.app[HUB]
     hub.refresh_gauges()
-    return web.Response(
-        body=generate_latest(hub.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
+    body = generate_latest(hub.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
 
 def add_routes(app: web.Application, *, operator_views: bool = True) -> None:

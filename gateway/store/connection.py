@@ -1,0 +1,40 @@
+"""The one way the gateway builds a Redis client: bounded in time, bounded in connections.
+
+redis-py's defaults suit a batch job, not a verification hub that owes an answer (or a 503) within
+one second (SPEC §7): a hung Redis kept a default client waiting 58 s and a killed one 3.2 s, and
+a default pool answered a burst of 1,000 calls with 900 ``MaxConnectionsError``
+(../shared/research/reliability-facts.md §4.2). Here every socket operation has a 0.25 s
+deadline, a failed call is retried once without backoff (a fresh connection after a Redis
+restart), idle connections are PINGed before reuse, and a burst waits up to 0.5 s for a free
+connection instead of failing. The client recovers by itself when Redis comes back: nothing needs
+to be rebuilt.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+SOCKET_TIMEOUT = 0.25
+POOL_TIMEOUT = 0.5
+HEALTH_CHECK_INTERVAL = 5
+
+
+def redis_client(url: str, *, max_connections: int = 64) -> Redis:
+    """A client for a ``redis://``, ``rediss://`` or ``unix://`` URL; it owns its pool.
+
+    Query-string options in the URL (``?socket_timeout=1``) override these settings. Close the
+    client with ``await client.aclose()``.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=POOL_TIMEOUT,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=HEALTH_CHECK_INTERVAL,
+        decode_responses=False,
+    )
+    return Redis.from_pool(pool)

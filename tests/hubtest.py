@@ -1,0 +1,52 @@
+"""Fixtures for an in-process hub: the real app from ``create_app``, real HTTP, real Redis.
+
+``make_hub()`` builds one with a fresh World and a settable clock; the returned aiohttp test
+client also carries ``.world``, ``.clock`` and ``.hub`` (the composition root).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from factory import NOW, World
+
+from gateway.core.crypto import generate_private_key
+from gateway.core.model import Alg
+from gateway.web.app import create_app
+from gateway.web.hub import HUB
+
+
+class Clock:
+    """The hub's clock in tests: it moves only when a test says so."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def make_hub(redis_url: str, aiohttp_client: Any) -> Callable[..., Awaitable[Any]]:
+    async def make(
+        world: World | None = None,
+        clock: Clock | None = None,
+        *,
+        url: str | None = None,
+        **overrides: Any,
+    ) -> Any:
+        world = world or World.make()
+        clock = clock or Clock()
+        app = create_app(
+            world.settings(**overrides),
+            redis_url=url or redis_url,
+            hub_key=generate_private_key(Alg.ED25519),
+            clock=clock,
+        )
+        client = await aiohttp_client(app)
+        client.world, client.clock, client.hub = world, clock, app[HUB]
+        return client
+
+    return make
