@@ -147,7 +147,7 @@ def _client(i: int, raw: Mapping[str, Any]) -> ClientConfig:
     if not isinstance(scopes, list) or not set(scopes) <= _SCOPES:
         raise ConfigError(f"{where} ({cid}) scopes = {scopes!r}: allowed {sorted(_SCOPES)}")
     rate = raw.get("rate")
-    if type(rate) not in (int, float) or rate <= 0:
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
         raise ConfigError(f"{where} ({cid}) rate = {rate!r}: expected requests per second > 0")
     return ClientConfig(cid, token_sha256, frozenset(scopes), float(rate))
 

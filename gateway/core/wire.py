@@ -111,7 +111,8 @@ def encode_envelope(
     protected = _PROTECTED_PREFIX[alg] + kid
     signed = msgpack.packb([domain.value, protected, payload], use_bin_type=True)
     signature = sign(signed)
-    return msgpack.packb([protected, payload, signature], use_bin_type=True)
+    envelope: bytes = msgpack.packb([protected, payload, signature], use_bin_type=True)
+    return envelope
 
 
 # -- payloads ---------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ def is_int(value: object) -> bool:
 
 def _is_scalar(value: object) -> bool:
     if type(value) is int:
-        return 0 <= value <= MAX_INT  # type: ignore[operator]
+        return is_int(value)
     return value is None or type(value) in (bool, float, str, bytes)
 
 

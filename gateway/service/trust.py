@@ -83,15 +83,12 @@ class TrustKeeper:
 
     def _count_keys(self, snapshot: TrustSnapshot) -> None:
         now = int(self._clock())
-        counts: dict[tuple[str, str], int] = {}
-        for iss in snapshot.issuers:
-            for state in ("active", "revoked", "expired"):
-                counts[(iss, state)] = 0
+        states = ("active", "revoked", "expired")
+        counts = {(str(iss), state): 0 for iss in snapshot.issuers for state in states}
         for k in snapshot.keys.values():
             state = "revoked" if k.revoked else "expired" if k.naf < now else "active"
-            counts[(self._metrics.issuer_label(k.iss), state)] = (
-                counts.get((self._metrics.issuer_label(k.iss), state), 0) + 1
-            )
-        for (iss, state), n in counts.items():
-            self._metrics.trust_keys.labels(iss, state).set(n)
+            label = (self._metrics.issuer_label(k.iss), state)
+            counts[label] = counts.get(label, 0) + 1
+        for (label_iss, state), n in counts.items():
+            self._metrics.trust_keys.labels(label_iss, state).set(n)
         self._metrics.trust_version.set(snapshot.version)

@@ -5,9 +5,15 @@ one second (SPEC §7): a hung Redis kept a default client waiting 58 s and a kil
 a default pool answered a burst of 1,000 calls with 900 ``MaxConnectionsError``
 (../shared/research/reliability-facts.md §4.2). Here every socket operation has a 0.25 s
 deadline, a failed call is retried once without backoff (a fresh connection after a Redis
-restart), idle connections are PINGed before reuse, and a burst waits up to 0.5 s for a free
-connection instead of failing. The client recovers by itself when Redis comes back: nothing needs
-to be rebuilt.
+restart), and a burst waits up to 0.5 s for a free connection instead of failing. The client
+recovers by itself when Redis comes back: nothing needs to be rebuilt.
+
+``health_check_interval`` stays 0 on purpose. In redis-py 8.1.0 asyncio, the handshake of a new
+connection runs the health check, whose failure reconnects, whose handshake runs the health check
+again: against a hung Redis (SIGSTOP) a call on a connection idle past the interval never returns,
+one level of recursion per socket timeout (measured here; redis/redis-py#3745, open, and the
+unmerged fix #3557). The single retry covers what the health check was for: a connection that died
+while idle fails its first use and the retry runs on a fresh one.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from redis.backoff import NoBackoff
 
 SOCKET_TIMEOUT = 0.25
 POOL_TIMEOUT = 0.5
-HEALTH_CHECK_INTERVAL = 5
+HEALTH_CHECK_INTERVAL = 0  # off: see the module docstring
 
 
 def redis_client(url: str, *, max_connections: int = 64) -> Redis:

@@ -10,7 +10,9 @@ refuses to start, or warns, as ``redis_durability`` says (docs/durability.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -57,7 +59,7 @@ async def check_durability(client: aioredis.Redis) -> DurabilityReport:
     return DurabilityReport(not problems, tuple(problems), redis_version=version)
 
 
-def _setting(reply: dict[object, object], name: str) -> bytes:
+def _setting(reply: Mapping[Any, Any], name: str) -> bytes:
     # redis-py answers CONFIG GET with str or bytes keys depending on version and protocol.
     value = reply.get(name, reply.get(name.encode(), b""))
-    return value.encode() if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
+    return value.encode() if isinstance(value, str) else bytes(value)

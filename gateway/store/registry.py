@@ -8,6 +8,7 @@ version it reads beside every lookup has moved.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
@@ -58,7 +59,7 @@ class RegistryStore:
 
     async def kid_exists(self, kid: KeyId) -> bool:
         async with redis_errors("checking a kid"):
-            return bool(await self._redis.hexists(keys.REGISTRY_KEYS, kid))  # type: ignore[misc]
+            return bool(await self._redis.hexists(keys.REGISTRY_KEYS, kid))
 
     async def add(self, record: KeyRecord, *, at: int) -> int:
         """Register a key; → the new registry version. Durable before it returns."""
@@ -102,9 +103,10 @@ class RegistryStore:
 
     async def trust_list(self) -> tuple[int, int, bytes] | None:
         async with redis_errors("reading the trust list"):
-            version, iat, envelope = await self._redis.hmget(  # type: ignore[misc]
+            fields: list[Any] = await self._redis.hmget(
                 keys.TRUST_LIST, ["version", "iat", "envelope"]
             )
+        version, iat, envelope = fields
         if envelope is None:
             return None
         return int(version), int(iat), bytes(envelope)

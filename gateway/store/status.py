@@ -7,6 +7,7 @@ the new mark together), so the mark can only ever fall back together with its ev
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
@@ -52,4 +53,5 @@ class StatusStore:
 
     async def get(self, iss: IssuerCode, sub: bytes) -> Status | None:
         async with redis_errors("reading a status"):
-            return decode_status(await self._redis.get(keys.status(iss, sub)))
+            packed: Any = await self._redis.get(keys.status(iss, sub))
+        return decode_status(packed)

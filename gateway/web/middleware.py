@@ -10,7 +10,7 @@ import logging
 import time
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from gateway.errors import HcgwError, MethodNotAllowed, NotFound, Overloaded
 from gateway.metrics import Metrics
@@ -29,7 +29,7 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def make_middlewares(metrics: Metrics, max_inflight: int) -> list[object]:
+def make_middlewares(metrics: Metrics, max_inflight: int) -> list[Middleware]:
     inflight = 0
 
     @web.middleware
