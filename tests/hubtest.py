@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from factory import NOW, World
 
+from factory import NOW, World
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg
 from gateway.web.app import create_app

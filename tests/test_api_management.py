@@ -7,12 +7,12 @@ import os
 
 import msgpack
 import pytest
-from factory import BJ, GD, HB, MSGPACK, NOW, TRUST_TOKEN, bearer, envelope, pack
-from vectors import load_json
 
+from factory import BJ, GD, HB, MSGPACK, NOW, TRUST_TOKEN, bearer, envelope, pack
 from gateway.core.crypto import generate_private_key, load_public_key, verify_signature
 from gateway.core.model import Alg, Domain
 from gateway.core.wire import decode_envelope, encode_b64url
+from vectors import load_json
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import json
 
 import msgpack
 import pytest
+
 from factory import (
     BJ,
     GD,
@@ -17,7 +18,6 @@ from factory import (
     SLOW_TOKEN,
     bearer,
 )
-
 from gateway.core.wire import encode_b64url, encode_text
 
 

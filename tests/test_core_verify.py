@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from factory import BJ, GD, HB, NOW, World
 
+from factory import BJ, GD, HB, NOW, World
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg, Colour, Reason, Status
 from gateway.core.trust import KeyRecord, TrustSnapshot
@@ -64,7 +64,6 @@ def test_a_kid_of_another_issuer_is_a_mismatch(world: World) -> None:
 
 def test_a_header_alg_other_than_the_keys_is_refused(world: World) -> None:
     from factory import claims, envelope, pack
-
     from gateway.core.model import Domain
 
     key = world.issuers[GD].code_key  # Ed25519, header claims ES256
@@ -110,7 +109,6 @@ def test_a_tampered_payload_is_a_bad_signature(world: World) -> None:
 
 def test_a_code_signed_for_another_domain_does_not_verify(world: World) -> None:
     from factory import claims, envelope, pack
-
     from gateway.core.model import Domain
 
     admin_signed = envelope(Domain.ADMIN, world.issuers[GD].code_key, pack(claims(GD)))

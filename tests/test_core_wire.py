@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import msgpack
 import pytest
-from factory import GD, NOW, World, claims, envelope, pack
-from vectors import load_json
 
+from factory import GD, NOW, World, claims, envelope, pack
 from gateway.core.model import Alg, Domain
 from gateway.core.wire import (
     Malformed,
@@ -15,6 +14,7 @@ from gateway.core.wire import (
     decode_text,
     encode_text,
 )
+from vectors import load_json
 
 
 @pytest.fixture(scope="module")

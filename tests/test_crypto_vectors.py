@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from vectors import load_json
 
 from gateway.core.crypto import (
     PublicKey,
@@ -35,6 +34,7 @@ from gateway.core.crypto import (
 )
 from gateway.core.model import Alg
 from gateway.errors import InvalidKey, WeakKey
+from vectors import load_json
 
 ED25519_FILE = "wycheproof/ed25519_test.json"
 P1363_FILE = "wycheproof/ecdsa_secp256r1_sha256_p1363_test.json"
