@@ -150,3 +150,34 @@ def bearer(token: str = VERIFY_TOKEN) -> dict[str, str]:
 
 
 MSGPACK = {"Content-Type": "application/msgpack"}
+
+
+def config_toml(world: World, *, listen: str, redis_url: str, trust_key: str) -> str:
+    """The operator's TOML for this world (SPEC §8), as ``hcgw serve`` reads it."""
+    settings = world.settings()
+    lines = [
+        "[gateway]",
+        f'listen = "{listen}"',
+        f'redis_url = "{redis_url}"',
+        f'trust_key = "{trust_key}"',
+        "",
+    ]
+    for issuer in world.issuers.values():
+        lines += [
+            "[[issuer]]",
+            f'iss = "{issuer.iss}"',
+            f'name = "issuer {issuer.iss}"',
+            f'upload_keys = ["{b64(spki_of(issuer.upload))}"]',
+            "",
+        ]
+    for client in settings.clients:
+        scopes = ", ".join(f'"{s}"' for s in sorted(client.scopes))
+        lines += [
+            "[[client]]",
+            f'id = "{client.id}"',
+            f'token_sha256 = "{client.token_sha256.hex()}"',
+            f"scopes = [{scopes}]",
+            f"rate = {client.rate}",
+            "",
+        ]
+    return "\n".join(lines)

@@ -1,65 +1,117 @@
-"""Can this Redis keep an acknowledged write through a crash? Checked once at start-up.
+"""Does the Redis we talk to keep acknowledged writes across a crash? (SPEC §4 "Durability")
 
-SPEC §4 promises that an acknowledged ``key.add`` or ``key.revoke`` survives ``kill -9`` of
-Redis. That holds only with the append-only file fsynced before every reply
-(``appendonly yes``, ``appendfsync always``): ``everysec`` can lose about a second of
-acknowledged writes, RDB snapshots everything since the last save. The embedded server is
-configured so (``gateway.store.embedded``); an external one is checked here, and the gateway
-refuses to start, or warns, as ``redis_durability`` says (docs/durability.md).
+The embedded server is configured for it (``gateway.store.embedded``); an external one may not
+be. ``check_durability`` asks the server and reports, in sentences an operator can act on, every
+setting that breaks the promise. It decides nothing: the caller refuses to start or warns.
+Managed Redis services often refuse ``CONFIG``; then the guarantee cannot be checked, and that is
+reported as a problem too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from gateway.errors import Unavailable
+
+# Settings read with CONFIG GET, one each: Redis 6.2 takes a single pattern per call.
+_SETTINGS = ("appendonly", "appendfsync", "no-appendfsync-on-rewrite", "maxmemory-policy")
 
 
 @dataclass(frozen=True, slots=True)
 class DurabilityReport:
     ok: bool
     problems: tuple[str, ...]
-    config_refused: bool = False
-    redis_version: str = ""
+    config_refused: bool
+    redis_version: str | None
 
 
-async def check_durability(client: aioredis.Redis) -> DurabilityReport:
+async def check_durability(client: Redis) -> DurabilityReport:
+    """Read the server's persistence settings and say whether acknowledged writes survive a crash.
+
+    Raises ``Unavailable`` when Redis does not answer at all.
+    """
     try:
-        info = await client.info("server")
-        version = str(info.get("redis_version", ""))
+        async with client.pipeline(transaction=False) as pipe:
+            for name in _SETTINGS:
+                pipe.config_get(name)
+            pipe.info("server")
+            replies = await pipe.execute(raise_on_error=False)
+    except ResponseError:
+        raise  # raise_on_error=False returns these; one escaping here is a bug to see
     except RedisError as exc:
-        return DurabilityReport(False, (f"Redis did not answer INFO ({type(exc).__name__})",))
-    try:
-        appendonly = _setting(await client.config_get("appendonly"), "appendonly")
-        fsync = _setting(await client.config_get("appendfsync"), "appendfsync")
-    except RedisError:
-        return DurabilityReport(
-            False,
-            (
-                "CONFIG GET is refused, so appendonly/appendfsync could not be checked; "
-                "make sure the server runs with appendonly yes and appendfsync always",
-            ),
-            config_refused=True,
-            redis_version=version,
+        raise Unavailable(f"Redis did not answer the durability check: {exc}") from exc
+
+    *config_replies, info = replies
+    redis_version = _redis_version(info)
+    settings: dict[str, str] = {}
+    refused = False
+    for name, reply in zip(_SETTINGS, config_replies, strict=True):
+        value = _config_value(reply, name)
+        if value is None:
+            refused = True
+        else:
+            settings[name] = value
+
+    if refused:
+        reason = next((r for r in config_replies if isinstance(r, ResponseError)), None)
+        problems = (
+            "the server refused CONFIG GET"
+            + (f" ({reason})" if reason else "")
+            + ", so the durability guarantee could not be checked; make sure it runs with "
+            "appendonly yes and appendfsync always, or run the embedded redis-server",
         )
+        return DurabilityReport(False, problems, True, redis_version)
+
+    problems = tuple(_problems(settings))
+    return DurabilityReport(not problems, problems, False, redis_version)
+
+
+def _problems(settings: dict[str, str]) -> list[str]:
     problems = []
-    if appendonly != b"yes":
+    if settings["appendonly"] != "yes":
         problems.append(
-            f"appendonly is {appendonly.decode() or 'unset'}: a crash loses every write since the "
-            "last snapshot; set appendonly yes"
+            f"appendonly is {settings['appendonly']}: writes live only in memory and in RDB "
+            "snapshots, so everything since the last snapshot is lost on a crash; set appendonly yes"
         )
-    if fsync != b"always":
+    fsync = settings["appendfsync"]
+    if fsync == "everysec":
         problems.append(
-            f"appendfsync is {fsync.decode() or 'unset'}: acknowledged revocations can be lost on "
-            "a crash (about 1 s with everysec); set appendfsync always"
+            "appendfsync is everysec: up to 1 s of acknowledged revocations can be lost on a "
+            "crash; set appendfsync always"
         )
-    return DurabilityReport(not problems, tuple(problems), redis_version=version)
+    elif fsync != "always":
+        problems.append(
+            f"appendfsync is {fsync}: the kernel flushes the AOF when it likes (about every "
+            "30 s), so acknowledged revocations can be lost on a crash; set appendfsync always"
+        )
+    if settings["no-appendfsync-on-rewrite"] == "yes":
+        problems.append(
+            "no-appendfsync-on-rewrite is yes: while the AOF is rewritten, acknowledged writes "
+            "are not fsynced and can be lost on a crash; set no-appendfsync-on-rewrite no"
+        )
+    if settings["maxmemory-policy"] != "noeviction":
+        problems.append(
+            f"maxmemory-policy is {settings['maxmemory-policy']}: when memory runs out Redis "
+            "silently evicts keys, registry and status included; set maxmemory-policy noeviction"
+        )
+    return problems
 
 
-def _setting(reply: Mapping[Any, Any], name: str) -> bytes:
-    # redis-py answers CONFIG GET with str or bytes keys depending on version and protocol.
-    value = reply.get(name, reply.get(name.encode(), b""))
-    return value.encode() if isinstance(value, str) else bytes(value)
+def _config_value(reply: object, name: str) -> str | None:
+    """The value of one CONFIG GET reply, or None if the server refused or did not know it."""
+    if not isinstance(reply, dict):
+        return None
+    value = reply.get(name.encode()) if name.encode() in reply else reply.get(name)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").lower()
+    return value.lower() if isinstance(value, str) else None
+
+
+def _redis_version(info: object) -> str | None:
+    if not isinstance(info, dict):
+        return None
+    version = info.get("redis_version")
+    return str(version) if version is not None else None

@@ -1,0 +1,106 @@
+"""Several real gateway processes on one Redis (SPEC §4): a write acknowledged by one is in
+force on the very next verification at another; nothing acknowledged is lost to kill -9."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from factory import BJ, GD, MSGPACK, World, bearer
+from gateway.store.embedded import EmbeddedRedis
+from gateways import GatewayProcess
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def world() -> World:
+    return World.make()
+
+
+@pytest.fixture
+def pair(
+    world: World, tmp_path: Path, redis_server: EmbeddedRedis, redis_url: str
+) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    a = GatewayProcess(world, tmp_path, redis_url, "a")
+    b = GatewayProcess(world, tmp_path, redis_url, "b")
+    a.start()
+    try:
+        b.start()
+        yield a, b
+    finally:
+        assert b.stop() == 0
+        assert a.stop() == 0
+
+
+async def post(
+    session: aiohttp.ClientSession, url: str, body: bytes, **headers: str
+) -> tuple[int, dict]:
+    async with session.post(url, data=body, headers={**MSGPACK, **headers}) as r:
+        return r.status, await r.json()
+
+
+async def test_writes_at_one_gateway_are_in_force_at_the_next_scan_at_another(world, pair) -> None:
+    a, b = pair
+    now = int(time.time())
+    async with aiohttp.ClientSession() as s:
+        for iss in (GD, BJ):
+            assert (
+                await post(
+                    s,
+                    f"{a.url}/v1/issuers/{iss}/keys",
+                    world.key_add(iss, now=now, nbf=now - 60, naf=now + 3600),
+                )
+            )[0] == 201
+        for round_ in range(5):  # each round: verify (and cache) at b, write at a, verify at b
+            sub = os.urandom(16)
+            raw = world.code(GD, iat=now, sub=sub, sv=1, col=0)
+            assert (await post(s, f"{b.url}/v1/verify", raw, **bearer()))[1]["colour"] == "green"
+            msg = world.status(GD, [[sub, 2, 2 + round_, now]], now=now)
+            assert (await post(s, f"{a.url}/v1/issuers/{GD}/status", msg))[0] == 200
+            assert (await post(s, f"{b.url}/v1/verify", raw, **bearer()))[1]["colour"] == "red"
+        raw = world.code(BJ, iat=now)
+        assert (await post(s, f"{b.url}/v1/verify", raw, **bearer()))[1]["valid"] is True
+        kid = world.issuers[BJ].code_key.public.kid
+        revoke = world.message(BJ, "key.revoke", kid=kid, now=now)
+        assert (await post(s, f"{a.url}/v1/issuers/{BJ}/keys/revoke", revoke))[0] == 200
+        assert (await post(s, f"{b.url}/v1/verify", raw, **bearer()))[1]["reason"] == "KEY_REVOKED"
+        async with (
+            s.get(f"{a.url}/v1/trustlist", headers=bearer("t-trust-" + "b" * 32)) as r1,
+            s.get(f"{b.url}/v1/trustlist", headers=bearer("t-trust-" + "b" * 32)) as r2,
+        ):
+            assert r1.headers["ETag"] == r2.headers["ETag"]  # one signed copy for all workers
+
+
+async def test_a_gateway_killed_with_9_loses_nothing_it_acknowledged(
+    world, tmp_path, redis_url
+) -> None:
+    gw = GatewayProcess(world, tmp_path, redis_url, "solo")
+    gw.start()
+    now = int(time.time())
+    try:
+        async with aiohttp.ClientSession() as s:
+            assert (
+                await post(
+                    s,
+                    f"{gw.url}/v1/issuers/{GD}/keys",
+                    world.key_add(GD, now=now, nbf=now - 60, naf=now + 3600),
+                )
+            )[0] == 201
+            kid = world.issuers[GD].code_key.public.kid
+            revoke = world.message(GD, "key.revoke", kid=kid, now=now)
+            assert (await post(s, f"{gw.url}/v1/issuers/{GD}/keys/revoke", revoke))[0] == 200
+        gw.kill9()
+        gw.start()
+        async with aiohttp.ClientSession() as s:  # the old connections died with the process
+            raw = world.code(GD, iat=now)
+            assert (await post(s, f"{gw.url}/v1/verify", raw, **bearer()))[1][
+                "reason"
+            ] == "KEY_REVOKED"
+    finally:
+        gw.stop()
