@@ -1,1 +1,1 @@
-"""Load tests and benchmarks for the gateway: they report ratios to limits measured in the same run."""
+"""Load tests and benchmarks: figures reported as ratios to limits measured in the same run."""

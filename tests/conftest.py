@@ -1,4 +1,10 @@
-"""Shared fixtures: a real redis-server (from the project's own embedded runner) per session."""
+"""Shared fixtures. Real Redis, mocked nothing (STYLE 20): servers come from the project's own
+``gateway.store.embedded`` runner, the same code the gateway runs in production.
+
+- ``redis_server``: one server for the session, on a unix socket in a temp dir.
+- ``redis_url``: that server, emptied before the test; most tests want only this.
+- ``fresh_redis``: a dedicated server per test, for tests that kill, pause or restart Redis.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +16,14 @@ import redis.asyncio as aioredis
 
 from gateway.store.embedded import EmbeddedRedis
 
+# ---------------------------------------------------------------------------------------------
+# Redis
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
-    server.start_sync()
-    try:
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
         yield server
-    finally:
-        server.stop_sync()
 
 
 @pytest.fixture
@@ -33,12 +38,6 @@ async def redis_url(redis_server: EmbeddedRedis) -> str:
 
 @pytest.fixture
 def fresh_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    """A dedicated server for tests that kill or pause Redis."""
-    server = EmbeddedRedis(tmp_path / "redis")
-    server.start_sync()
-    try:
+    """Stopped at the end whatever the test did to it: paused, killed or restarted."""
+    with EmbeddedRedis(tmp_path / "redis") as server:
         yield server
-    finally:
-        if server.pid is not None:
-            server.resume()
-        server.stop_sync()

@@ -14,16 +14,17 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gateway.config import ClientConfig
 from gateway.core.model import MALFORMED, Code, Status, Verdict
 from gateway.core.trust import TrustSnapshot
 from gateway.core.verify import find_key, judge, signature_holds
 from gateway.core.wire import Malformed, decode_code
-from gateway.errors import RateLimited
 from gateway.metrics import Metrics
 from gateway.service.local_cache import Checked, LocalCache
+from gateway.service.rates import RateLeases
 from gateway.service.trust import TrustKeeper
 from gateway.store import keys
-from gateway.store.lookup import LookupCoalescer, RateCharge
+from gateway.store.lookup import LookupCoalescer
 from gateway.store.status import decode_status
 
 _VALID, _INVALID = b"\x01", b"\x00"
@@ -48,18 +49,25 @@ class VerificationService:
         self._trust = trust
         self._local = local
         self._metrics = metrics
+        self._rates = RateLeases()
 
-    async def charge(self, charge: RateCharge) -> None:
-        """Charge a request that fails before its codes are read (SPEC §5 precedence)."""
-        fetched = await self._lookups.charge(charge)
-        if not fetched.allowed:
-            self._metrics.rejected.labels("rate_limited").inc()
-            raise RateLimited("over the client's rate", retry_after=fetched.retry_after)
+    async def charge(self, client: ClientConfig, cost: int = 1) -> None:
+        """Charge a request whose codes are not read: it failed first, or it is not a verify
+        call (SPEC §5: 429 takes precedence over 413, 415 and 400)."""
+        charge = self._rates.plan(client, cost)
+        if charge is not None:
+            try:
+                fetched = await self._lookups.charge(charge)
+            except BaseException:  # Unavailable, or the client went away: end the lease request
+                self._rates.settle(charge, None)
+                raise
+            self._rates.settle(charge, fetched)
 
     async def verify(
-        self, envelopes: Sequence[bytes | None], now: int, charge: RateCharge | None
+        self, envelopes: Sequence[bytes | None], now: int, client: ClientConfig | None
     ) -> list[Verdict]:
-        """Verdicts in input order; ``None`` stands for an element that is not a code."""
+        """Verdicts in input order; ``None`` stands for an element that is not a code. The
+        client (None: not rate-limited) pays one token per element."""
         work: list[_Work | Verdict] = [self._prepare(e, now) for e in envelopes]
         wanted: list[bytes] = []
         for w in work:
@@ -67,10 +75,13 @@ class VerificationService:
                 wanted.append(keys.status(w.code.iss, w.code.sub))
                 if w.signature_valid is None:
                     wanted.append(keys.signature_outcome(w.digest))
-        fetched = await self._lookups.fetch(wanted, charge)
-        if not fetched.allowed:
-            self._metrics.rejected.labels("rate_limited").inc()
-            raise RateLimited("over the client's rate", retry_after=fetched.retry_after)
+        charge = self._rates.plan(client, max(1, len(envelopes))) if client else None
+        try:
+            fetched = await self._lookups.fetch(wanted, charge)
+        except BaseException:  # Unavailable, or the client went away: end the lease request
+            self._rates.settle(charge, None)
+            raise
+        self._rates.settle(charge, fetched)
         trust = await self._trust.at(fetched.version)
         values = iter(fetched.values)
         verdicts = []

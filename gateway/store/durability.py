@@ -2,9 +2,9 @@
 
 The embedded server is configured for it (``gateway.store.embedded``); an external one may not
 be. ``check_durability`` asks the server and reports, in sentences an operator can act on, every
-setting that breaks the promise. It decides nothing: the caller refuses to start or warns.
-Managed Redis services often refuse ``CONFIG``; then the guarantee cannot be checked, and that is
-reported as a problem too.
+setting that breaks the promise. It decides nothing: the caller refuses to start or warns
+(``redis_durability``, docs/durability.md). Managed Redis services often refuse ``CONFIG``, and a
+server may not answer at all; then the guarantee cannot be checked, and that is a problem too.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from gateway.errors import Unavailable
-
 # Settings read with CONFIG GET, one each: Redis 6.2 takes a single pattern per call.
 _SETTINGS = ("appendonly", "appendfsync", "no-appendfsync-on-rewrite", "maxmemory-policy")
 
@@ -23,15 +21,16 @@ _SETTINGS = ("appendonly", "appendfsync", "no-appendfsync-on-rewrite", "maxmemor
 @dataclass(frozen=True, slots=True)
 class DurabilityReport:
     ok: bool
-    problems: tuple[str, ...]
-    config_refused: bool
-    redis_version: str | None
+    problems: tuple[str, ...]  # one sentence each: the setting, what can be lost, the fix
+    config_refused: bool = False  # CONFIG GET was refused (common on managed services)
+    redis_version: str = ""  # from INFO server; empty when Redis did not say
 
 
 async def check_durability(client: Redis) -> DurabilityReport:
     """Read the server's persistence settings and say whether acknowledged writes survive a crash.
 
-    Raises ``Unavailable`` when Redis does not answer at all.
+    One round trip. Never raises for a Redis failure: an unreachable server is reported as a
+    problem, because then nothing can be promised either.
     """
     try:
         async with client.pipeline(transaction=False) as pipe:
@@ -39,31 +38,33 @@ async def check_durability(client: Redis) -> DurabilityReport:
                 pipe.config_get(name)
             pipe.info("server")
             replies = await pipe.execute(raise_on_error=False)
-    except ResponseError:
-        raise  # raise_on_error=False returns these; one escaping here is a bug to see
     except RedisError as exc:
-        raise Unavailable(f"Redis did not answer the durability check: {exc}") from exc
+        problem = (
+            f"the durability check got no answer from Redis ({type(exc).__name__}: {exc}), so "
+            "the durability guarantee could not be checked"
+        )
+        return DurabilityReport(False, (problem,))
 
     *config_replies, info = replies
     redis_version = _redis_version(info)
     settings: dict[str, str] = {}
-    refused = False
     for name, reply in zip(_SETTINGS, config_replies, strict=True):
         value = _config_value(reply, name)
-        if value is None:
-            refused = True
-        else:
+        if value is not None:
             settings[name] = value
-
-    if refused:
-        reason = next((r for r in config_replies if isinstance(r, ResponseError)), None)
-        problems = (
-            "the server refused CONFIG GET"
-            + (f" ({reason})" if reason else "")
-            + ", so the durability guarantee could not be checked; make sure it runs with "
-            "appendonly yes and appendfsync always, or run the embedded redis-server",
+    if len(settings) < len(_SETTINGS):
+        refusal = next((r for r in config_replies if isinstance(r, ResponseError)), None)
+        unread = ", ".join(name for name in _SETTINGS if name not in settings)
+        problem = (
+            (
+                f"the server refused CONFIG GET ({refusal})"
+                if refusal
+                else f"the server did not report {unread}"
+            )
+            + ", so the durability guarantee could not be checked; run it with appendonly yes, "
+            "appendfsync always and maxmemory-policy noeviction, or use the embedded redis-server"
         )
-        return DurabilityReport(False, problems, True, redis_version)
+        return DurabilityReport(False, (problem,), True, redis_version)
 
     problems = tuple(_problems(settings))
     return DurabilityReport(not problems, problems, False, redis_version)
@@ -73,8 +74,8 @@ def _problems(settings: dict[str, str]) -> list[str]:
     problems = []
     if settings["appendonly"] != "yes":
         problems.append(
-            f"appendonly is {settings['appendonly']}: writes live only in memory and in RDB "
-            "snapshots, so everything since the last snapshot is lost on a crash; set appendonly yes"
+            f"appendonly is {settings['appendonly']}: writes live in memory and RDB snapshots "
+            "only, so everything since the last snapshot is lost on a crash; set appendonly yes"
         )
     fsync = settings["appendfsync"]
     if fsync == "everysec":
@@ -110,8 +111,6 @@ def _config_value(reply: object, name: str) -> str | None:
     return value.lower() if isinstance(value, str) else None
 
 
-def _redis_version(info: object) -> str | None:
-    if not isinstance(info, dict):
-        return None
-    version = info.get("redis_version")
-    return str(version) if version is not None else None
+def _redis_version(info: object) -> str:
+    version = info.get("redis_version") if isinstance(info, dict) else None
+    return str(version) if version is not None else ""

@@ -22,13 +22,21 @@ that an acknowledged ``key.add`` or ``key.revoke`` survives ``kill -9`` of Redis
   memory turns into write errors the gateway reports.
 
 The same file works with redis-server 6.2 and 7.x (7.x keeps its multi-part AOF in the default
-``appenddirname``; it is deliberately not set). The server's PID is the only one ever signalled.
+``appenddirname``; it is deliberately not set).
+
+Ownership: only the PID we started is ever signalled. While it runs a server, an instance holds
+an exclusive ``flock`` on ``data_dir/owner.lock``, so a second gateway on the same data dir is
+refused. The kernel drops the lock when its holder dies, even by ``kill -9``; the redis-server
+child outlives such a gateway. The next start finds that leftover answering on our address with
+our ``dir``, and asks it to SHUTDOWN through the socket (it fsyncs and exits) before starting
+its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import os
@@ -41,6 +49,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import IO
+
+import redis
 
 REDIS_SERVER_ENV = "HCGW_REDIS_SERVER"
 
@@ -103,11 +114,13 @@ class EmbeddedRedis:
         self.config_path = self.data_dir / "redis.conf"
         self.log_path = self.data_dir / "redis.log"
         self.pid_path = self.data_dir / "redis.pid"
+        self.lock_path = self.data_dir / "owner.lock"
         self._output_path = self.data_dir / "redis-server.out"
         self._server_binary = server_binary
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -157,21 +170,18 @@ class EmbeddedRedis:
             raise RuntimeError(f"redis-server on {self.data_dir} is already started")
         binary = self._server_binary or find_redis_server()
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if self._ping() is not None:
-            raise RuntimeError(
-                f"a server already answers at {self.url} (pid file: {self._pid_file_text()}); "
-                f"another gateway may be using {self.data_dir}: stop it first"
-            )
-        self.config_path.write_text(self.config_text(), encoding="utf-8")
-        with self._output_path.open("ab") as output:
-            self._process = subprocess.Popen(  # noqa: S603 (our binary, our config path)
-                [binary, str(self.config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                cwd=self.data_dir,
-            )
+        self._take_lock()
         try:
+            self._shut_down_leftover()
+            self.config_path.write_text(self.config_text(), encoding="utf-8")
+            with self._output_path.open("ab") as output:
+                self._process = subprocess.Popen(  # noqa: S603 (our binary, our config path)
+                    [binary, str(self.config_path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.data_dir,
+                )
             self._wait_until_ready()
         except BaseException:
             self.kill9()
@@ -191,16 +201,16 @@ class EmbeddedRedis:
                 process.kill()
                 process.wait()
         self._process = None
+        self._release_lock()
 
     def kill9(self) -> None:
         """SIGKILL the server, as a crash would, and reap it."""
         process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
+        if process is not None and process.poll() is None:
             process.kill()
             process.wait()
         self._process = None
+        self._release_lock()
 
     def pause(self) -> None:
         """SIGSTOP the server: connections stay open and nothing answers (a hung Redis)."""
@@ -250,6 +260,57 @@ class EmbeddedRedis:
             raise RuntimeError(f"redis-server on {self.data_dir} is not running")
         self._process.send_signal(signum)
 
+    def _take_lock(self) -> None:
+        lock = self.lock_path.open("ab")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise RuntimeError(
+                f"another process holds {self.lock_path}: a gateway already runs redis-server "
+                f"on {self.data_dir}"
+            ) from None
+        self._lock = lock
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file drops the flock
+            self._lock = None
+
+    def _shut_down_leftover(self) -> None:
+        """SHUTDOWN a server left behind on our address by an owner that died (see the top)."""
+        try:
+            reply = self._ping()
+        except TimeoutError:
+            raise RuntimeError(
+                f"something accepts connections at {self.url} but does not answer PING (a paused "
+                f"redis-server? pid file: {self._pid_file_text()}); stop it first"
+            ) from None
+        if reply is None:
+            return
+        leftover = redis.Redis.from_url(
+            self.url, socket_timeout=self._stop_timeout, decode_responses=True, protocol=2
+        )
+        try:
+            served_dir = leftover.config_get("dir").get("dir")
+            if served_dir is None or Path(served_dir) != self.data_dir:
+                raise RuntimeError(
+                    f"a server already answers at {self.url} and serves {served_dir!r}, not "
+                    f"{self.data_dir}: stop it or choose another address"
+                )
+            leftover.shutdown()  # returns once the server has closed the connection
+        except redis.RedisError as exc:
+            raise RuntimeError(
+                f"cannot shut down the redis-server left on {self.url}: {exc}"
+            ) from exc
+        finally:
+            leftover.close()
+        deadline = time.monotonic() + self._stop_timeout
+        while self._ping() is not None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the redis-server left on {self.url} did not shut down")
+            time.sleep(_POLL_INTERVAL)
+
     def _wait_until_ready(self) -> None:
         assert self._process is not None  # set by start_sync just before
         deadline = time.monotonic() + self._start_timeout
@@ -259,7 +320,10 @@ class EmbeddedRedis:
                 raise RuntimeError(
                     f"redis-server exited with code {exit_code} while starting\n{self._log_tail()}"
                 )
-            reply = self._ping()
+            try:
+                reply = self._ping()
+            except TimeoutError:
+                reply = None  # accepted but not served yet: keep polling
             if reply is not None and reply.startswith(b"+PONG"):
                 return
             if reply is not None and reply.startswith(b"-LOADING"):
@@ -275,23 +339,27 @@ class EmbeddedRedis:
             time.sleep(_POLL_INTERVAL)
 
     def _ping(self) -> bytes | None:
-        """One raw PING at our address: the reply's first bytes, or None if nothing listens."""
-        try:
-            if self.port is not None:
-                sock = socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
-            else:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(0.5)
-                try:
-                    sock.connect(str(self.unix_socket_path))
-                except OSError:
-                    sock.close()
-                    raise
-            with sock:
+        """One raw PING at our address: the reply's first bytes, or None if nothing listens.
+
+        Raises TimeoutError when something accepts the connection but does not answer.
+        """
+        family = socket.AF_INET if self.port is not None else socket.AF_UNIX
+        address = ("127.0.0.1", self.port) if self.port is not None else str(self.unix_socket_path)
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            try:
+                sock.connect(address)
+            except TimeoutError:
+                raise
+            except OSError:
+                return None
+            try:
                 sock.sendall(b"PING\r\n")
                 return sock.recv(128) or None
-        except OSError:
-            return None
+            except TimeoutError:
+                raise
+            except OSError:
+                return None
 
     def _pid_file_text(self) -> str:
         try:

@@ -29,18 +29,19 @@ from gateway.store.scripts import RATE_TAKE
 
 @dataclass(frozen=True, slots=True)
 class RateCharge:
-    """Take ``cost`` tokens from a client's bucket (``rate`` per second, burst ``2 × rate``)."""
+    """Take ``need`` tokens, and up to ``want``, from a client's bucket (burst ``2 × rate``)."""
 
     client_id: str
     rate: float
-    cost: int
+    need: int
+    want: int
 
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
     version: int
     values: list[bytes | None]
-    allowed: bool = True
+    granted: int = 0  # tokens granted to this request's charge; 0 when refused or none asked
     retry_after: int = 0
 
 
@@ -121,7 +122,7 @@ class LookupCoalescer:
         pipe = self._redis.pipeline(transaction=False)
         for c in (p.charge for p in batch if p.charge is not None):
             pipe.evalsha(
-                self._rate_sha, 1, keys.rate_bucket(c.client_id), c.rate, 2 * c.rate, c.cost
+                self._rate_sha, 1, keys.rate_bucket(c.client_id), c.rate, 2 * c.rate, c.need, c.want
             )
         for key, value, ttl in writes:
             pipe.set(key, value, ex=ttl)
@@ -137,9 +138,9 @@ class LookupCoalescer:
         rate_replies = iter(replies[: len(replies) - 1 - len(writes)])
         out, at = [], 1
         for pending in batch:
-            allowed, wait = next(rate_replies) if pending.charge is not None else (1, 0)
+            granted, wait = next(rate_replies) if pending.charge is not None else (0, 0)
             out.append(
-                Fetched(version, values[at : at + len(pending.keys)], bool(allowed), int(wait))
+                Fetched(version, values[at : at + len(pending.keys)], int(granted), int(wait))
             )
             at += len(pending.keys)
         return out

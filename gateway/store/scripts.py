@@ -46,28 +46,31 @@ redis.call('SET', KEYS[1], ARGV[1])
 return {'ok', applied}
 """
 
-# A token bucket shared by all workers, on Redis's clock. KEYS: bucket. ARGV: rate, burst, cost.
-# A request is let through while the bucket holds min(cost, burst) tokens, and pays its full
+# A token bucket shared by all workers, on Redis's clock. KEYS: bucket.
+# ARGV: rate, burst, need (the request's cost), want (need plus a lease for later requests).
+# A request is let through while the bucket holds min(need, burst) tokens, and pays its full
 # cost, so a batch larger than the burst passes once the bucket is full and leaves a debt that
-# later requests wait out: the long-run rate still holds.
-# → {1, 0} allowed | {0, seconds to wait}.
+# later requests wait out: the long-run rate still holds. The grant is need plus as much of
+# the lease as the bucket holds; the worker spends the lease locally, without Redis.
+# → {granted, 0} | {0, seconds to wait}.
 RATE_TAKE = """
-local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local need, want = tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local allowed = 0
-if tokens >= math.min(cost, burst) then
-  tokens = tokens - cost
-  allowed = 1
+local granted = 0
+if tokens >= math.min(need, burst) then
+  granted = math.max(need, math.min(want, math.floor(tokens)))
+  tokens = tokens - granted
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1)
-if allowed == 1 then return {1, 0} end
-return {0, math.ceil((math.min(cost, burst) - tokens) / rate)}
+if granted > 0 then return {granted, 0} end
+return {0, math.ceil((math.min(need, burst) - tokens) / rate)}
 """
 
 # KEYS: trust list hash. ARGV: version, iat, envelope. Keeps the newest signed copy only, so all

@@ -15,7 +15,6 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from gateway.core.model import Verdict
 from gateway.core.wire import encode_b64url
 from gateway.errors import HcgwError, Unavailable
-from gateway.store.lookup import RateCharge
 from gateway.web import bodies
 from gateway.web.hub import HUB, Hub
 from gateway.web.openapi import openapi_document
@@ -58,10 +57,9 @@ async def _verify(request: web.Request, batch: bool) -> list[Verdict]:
             )
             envelopes = [bodies.single_code(kind, body)]
     except HcgwError:
-        await hub.verification.charge(RateCharge(client.id, client.rate, 1))  # 429 goes first
+        await hub.verification.charge(client)  # 429 goes first
         raise
-    charge = RateCharge(client.id, client.rate, max(1, len(envelopes)))
-    return await hub.verification.verify(envelopes, now, charge)
+    return await hub.verification.verify(envelopes, now, client)
 
 
 async def verify_one(request: web.Request) -> web.Response:
@@ -76,7 +74,7 @@ async def verify_batch(request: web.Request) -> web.Response:
 async def trust_list(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     client = hub.clients.authenticate(request, "trustlist")
-    await hub.verification.charge(RateCharge(client.id, client.rate, 1))
+    await hub.verification.charge(client)
     signed = await hub.trust.signed_list()
     headers = {"ETag": signed.etag, "Cache-Control": "no-cache"}
     held = request.headers.get("If-None-Match", "")
