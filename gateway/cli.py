@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.config import ConfigError, Settings, load_settings
+from gateway.config import ConfigError, Settings, load_settings, split_host_port
 from gateway.core.crypto import (
     PrivateKey,
     generate_private_key,
@@ -32,7 +32,7 @@ from gateway.core.crypto import (
 )
 from gateway.core.model import Alg
 from gateway.store.embedded import EmbeddedRedis
-from gateway.web.app import create_app
+from gateway.web.app import create_admin_app, create_app
 from gateway.web.hub import DurabilityRefused
 
 log = logging.getLogger("hcgw")
@@ -69,6 +69,13 @@ async def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
         site = web.TCPSite(runner, host, port, backlog=1024)
         await site.start()
         log.info("hcgw listening on http://%s:%d (workers=1)", host, port)
+        admin_runner = None
+        if settings.admin_listen:
+            admin_runner = web.AppRunner(create_admin_app(app), access_log=None)
+            await admin_runner.setup()
+            admin_host, admin_port = split_host_port(settings.admin_listen, "admin_listen")
+            await web.TCPSite(admin_runner, admin_host, admin_port).start()
+            log.info("operator views on http://%s:%d/metrics", admin_host, admin_port)
         if ready_file is not None:
             ready_file.write_text(f"{host}:{port}\n")  # noqa: ASYNC240 - once, at start-up
         stop = asyncio.Event()
@@ -78,6 +85,8 @@ async def serve(settings: Settings, *, ready_file: Path | None = None) -> None:
         await stop.wait()
         log.info("shutting down: finishing requests in flight")
         await runner.cleanup()
+        if admin_runner is not None:
+            await admin_runner.cleanup()
     finally:
         if embedded is not None:
             await embedded.stop()

@@ -178,6 +178,8 @@ def parse_settings(doc: Mapping[str, Any], environ: Mapping[str, str]) -> Settin
     if settings.workers < 1 or settings.max_inflight < 1:
         raise ConfigError("[gateway] workers and max_inflight must be at least 1")
     settings.listen_host_port  # noqa: B018 - validates listen early, with the key's name
+    if settings.admin_listen:
+        split_host_port(settings.admin_listen, "admin_listen")
     return settings
 
 

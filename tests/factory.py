@@ -152,7 +152,9 @@ def bearer(token: str = VERIFY_TOKEN) -> dict[str, str]:
 MSGPACK = {"Content-Type": "application/msgpack"}
 
 
-def config_toml(world: World, *, listen: str, redis_url: str, trust_key: str) -> str:
+def config_toml(
+    world: World, *, listen: str, redis_url: str, trust_key: str, **gateway: str
+) -> str:
     """The operator's TOML for this world (SPEC §8), as ``hcgw serve`` reads it."""
     settings = world.settings()
     lines = [
@@ -160,6 +162,7 @@ def config_toml(world: World, *, listen: str, redis_url: str, trust_key: str) ->
         f'listen = "{listen}"',
         f'redis_url = "{redis_url}"',
         f'trust_key = "{trust_key}"',
+        *(f'{key} = "{value}"' for key, value in gateway.items()),
         "",
     ]
     for issuer in world.issuers.values():

@@ -20,7 +20,9 @@ def free_port() -> int:
 
 
 class GatewayProcess:
-    def __init__(self, world: World, workdir: Path, redis_url: str, name: str) -> None:
+    def __init__(
+        self, world: World, workdir: Path, redis_url: str, name: str, **gateway: str
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -31,6 +33,7 @@ class GatewayProcess:
                 listen=f"127.0.0.1:{self.port}",
                 redis_url=redis_url,
                 trust_key=str(workdir / "hub-trust-key.pem"),
+                **gateway,
             )
         )
         self.ready = workdir / f"{name}.ready"

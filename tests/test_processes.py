@@ -104,3 +104,21 @@ async def test_a_gateway_killed_with_9_loses_nothing_it_acknowledged(
             ] == "KEY_REVOKED"
     finally:
         gw.stop()
+
+
+async def test_admin_listen_moves_metrics_to_the_operator_listener(
+    world, tmp_path, redis_url
+) -> None:
+    from gateways import free_port
+
+    admin_port = free_port()
+    gw = GatewayProcess(world, tmp_path, redis_url, "ops", admin_listen=f"127.0.0.1:{admin_port}")
+    gw.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{admin_port}/metrics") as r:
+                assert r.status == 200 and "hcgw_redis_up" in await r.text()
+            async with s.get(f"{gw.url}/metrics") as r:
+                assert r.status == 404
+    finally:
+        assert gw.stop() == 0

@@ -118,3 +118,29 @@ async def test_acknowledged_key_writes_survive_kill_9_of_redis(make_hub, fresh_r
         reasons.append((body["reason"], body["colour"]))
     assert reasons == [(None, "red"), ("KEY_REVOKED", None), (None, "green")]
     assert await (await other.get(f"/v1/issuers/{GD}/status/mark")).json() == {"mark": 1}
+
+
+async def test_a_lookup_cancelled_mid_flight_never_hands_its_answer_to_the_next(
+    fresh_redis,
+) -> None:
+    """CVE-2023-28858/28859 (redis-py #2624): a cancelled command must not leave its reply on
+    the connection for the next command to read, or code X's status is answered for code Y."""
+    from gateway.errors import Unavailable
+    from gateway.store.connection import redis_client
+    from gateway.store.lookup import LookupCoalescer
+
+    client = redis_client(fresh_redis.url, max_connections=1)
+    lookups = LookupCoalescer(client, deadline=0.1)  # the deadline cancels the pipeline itself
+    try:
+        await client.mset({b"a": b"A", b"b": b"B"})
+        fresh_redis.pause()
+        try:
+            with pytest.raises(Unavailable):
+                await lookups.fetch([b"a"])
+        finally:
+            fresh_redis.resume()
+        for key, value in ((b"b", b"B"), (b"a", b"A"), (b"b", b"B")):
+            assert (await lookups.fetch([key])).values == [value]
+    finally:
+        await lookups.close()
+        await client.aclose()

@@ -37,6 +37,7 @@ from gateway.store.registry import RegistryStore
 from gateway.store.status import StatusStore
 
 audit = logging.getLogger("hcgw.audit")
+log = logging.getLogger("hcgw")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +117,16 @@ class ManagementService:
         return Answer(200, {"applied": applied, "mark": message.seq})
 
     async def _registry_moved(self) -> None:
-        """Refresh this worker's snapshot and the shared signed list now, not at first use."""
-        await self._trust.reload()
-        await self._trust.signed_list()
+        """Refresh this worker's snapshot and the shared signed list now, not at first use.
+
+        Best effort: the write is durable and acknowledged whatever happens here, and every
+        worker reloads anyway when it sees the registry version move.
+        """
+        try:
+            await self._trust.reload()
+            await self._trust.signed_list()
+        except HcgwError as exc:
+            log.warning("registry refresh after a write failed (%s); it reloads on next use", exc)
 
     def _audit(
         self,

@@ -10,8 +10,8 @@ from aiohttp import web
 from gateway.config import Settings
 from gateway.core.crypto import PrivateKey
 from gateway.metrics import Metrics
-from gateway.web.handlers import add_routes
-from gateway.web.hub import hub_context
+from gateway.web.handlers import add_operator_routes, add_routes
+from gateway.web.hub import HUB, hub_context
 from gateway.web.middleware import make_middlewares
 
 
@@ -27,3 +27,11 @@ def create_app(
     app.cleanup_ctx.append(hub_context(settings, redis_url, hub_key, metrics, clock))
     add_routes(app, operator_views=not settings.admin_listen)
     return app
+
+
+def create_admin_app(app: web.Application) -> web.Application:
+    """The operator listener (``admin_listen``): /metrics of ``app``, which must be set up."""
+    admin = web.Application()
+    admin[HUB] = app[HUB]
+    add_operator_routes(admin)
+    return admin
