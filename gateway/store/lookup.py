@@ -94,12 +94,20 @@ class LookupCoalescer:
             batch, self._queue = self._queue, []
             writes, self._writes = self._writes, []
             try:
-                async with asyncio.timeout(self._deadline), redis_errors("looking up statuses"):
+                # redis_errors outermost: it must also see the TimeoutError of the deadline.
+                async with redis_errors("looking up statuses"), asyncio.timeout(self._deadline):
                     results = await self._send(batch, writes)
-            except Unavailable as exc:
+            except BaseException as exc:  # every waiter gets an answer, whatever happened
+                failure = (
+                    exc
+                    if isinstance(exc, Unavailable)
+                    else Unavailable(f"the status lookup failed ({type(exc).__name__})")
+                )
                 for pending in batch:
                     if not pending.done.done():
-                        pending.done.set_exception(exc)
+                        pending.done.set_exception(failure)
+                if not isinstance(exc, Exception):
+                    raise  # cancellation (shutdown) goes on
                 return
             for pending, result in zip(batch, results, strict=True):
                 if not pending.done.done():
