@@ -133,6 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         environ["HCGW_REDIS_URL"] = args.redis_url
     try:
         settings = load_settings(args.config or environ.get("HCGW_CONFIG"), environ)
+        if settings.workers != 1 or settings.redis_cluster:
+            raise ConfigError(
+                "workers > 1 and redis_cluster = true are not supported yet: "
+                "run one process per port on one Redis (docs/configuration.md)"
+            )
     except ConfigError as exc:
         print(f"hcgw: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -233,7 +233,7 @@ class TestTrustList:
         env = decode_envelope(raw, Domain.TRUST)
         assert verify_signature(hub_key, env.signed, env.signature)
         doc = msgpack.unpackb(env.payload)
-        assert doc["version"] == 2 and doc["exp"] == doc["iat"] + 3600 and doc["iat"] == NOW
+        assert doc["version"] == 3 and doc["exp"] == doc["iat"] + 3600 and doc["iat"] == NOW
         assert sorted(doc["issuers"]) == sorted([GD, BJ, HB])
         assert [(k["iss"], k["revoked"]) for k in doc["keys"]] == sorted([(BJ, False), (GD, False)])
         etag = r.headers["ETag"]

@@ -4,6 +4,12 @@ It owns the rules for which public keys the registry may hold (canonical DER SPK
 matching ``alg``, no small-order Ed25519 points) and the single primitive every verification goes
 through, ``verify_signature``, which answers a bool for any bytes and never raises. Signing and
 private keys are here only for the simulated provinces and the tests. Pure functions: no I/O.
+
+Two libraries, one rule set: ``cryptography`` (OpenSSL) loads and checks every key and verifies
+ES256; libsodium (PyNaCl) verifies Ed25519 signatures, 1.6–1.9× faster than OpenSSL here
+(BENCHMARKS.md). Both agree on every Wycheproof and RFC 8032 vector (tests/test_crypto_vectors.py
+runs them through ``verify_signature``), and small-order keys never reach either: the registry
+refuses them at load.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_der_public_key,
     load_pem_private_key,
 )
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import CryptoError
 
 from gateway.core.model import Alg, KeyId
 from gateway.errors import InvalidKey, WeakKey
@@ -35,6 +43,7 @@ SIGNATURE_LEN = 64
 
 # RFC 8410: every Ed25519 SPKI is this fixed prefix and the 32-byte key.
 _ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+_ED25519_RAW = slice(len(_ED25519_SPKI_PREFIX), None)
 _ED25519_P = 2**255 - 19
 # libsodium's has_small_order blocklist, as y values (the sign bit of x does not change the order).
 # With y >= p also refused, this covers all 14 encodings of shared/vectors/ed25519-small-order.
@@ -121,16 +130,24 @@ def verify_signature(key: PublicKey, message: bytes, signature: bytes) -> bool:
     """Whether ``signature`` (64 bytes, SPEC §2) is ``key``'s over ``message``. Never raises."""
     if len(signature) != SIGNATURE_LEN:
         return False
+    if key.alg is Alg.ED25519:
+        # libsodium's combined form: signature then message. The key is the canonical SPKI's
+        # last 32 bytes (RFC 8410), checked at load; every failure is a CryptoError subclass.
+        try:
+            crypto_sign_open(signature + message, key.spki[_ED25519_RAW])
+        except CryptoError:
+            return False
+        return True
+    impl = key.impl
+    if not isinstance(impl, ec.EllipticCurvePublicKey):  # load_public_key never makes one
+        return False
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:], "big")
+    # OpenSSL refuses these too; checking here keeps the rule visible and library-proof.
+    if not (0 < r < _P256_N and 0 < s < _P256_N):
+        return False
     try:
-        if isinstance(key.impl, Ed25519PublicKey):
-            key.impl.verify(signature, message)
-        else:
-            r = int.from_bytes(signature[:32], "big")
-            s = int.from_bytes(signature[32:], "big")
-            # OpenSSL refuses these too; checking here keeps the rule visible and library-proof.
-            if not (0 < r < _P256_N and 0 < s < _P256_N):
-                return False
-            key.impl.verify(encode_dss_signature(r, s), message, ec.ECDSA(SHA256()))
+        impl.verify(encode_dss_signature(r, s), message, ec.ECDSA(SHA256()))
     except InvalidSignature:
         return False
     return True

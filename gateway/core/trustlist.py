@@ -14,7 +14,8 @@ LIFETIME = 3600
 
 def build_trust_list(trust: TrustSnapshot, hub_key: PrivateKey, now: int) -> bytes:
     payload = {
-        "version": trust.version,
+        # SPEC §6 counts from 1; the registry counts its changes from 0 (an empty registry).
+        "version": trust.version + 1,
         "iat": now,
         "exp": now + LIFETIME,
         "issuers": sorted(trust.issuers),

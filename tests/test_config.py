@@ -1,0 +1,47 @@
+"""Configuration (SPEC §8): the TOML file, HCGW_* overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, load_settings, parse_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_shipped_example_loads() -> None:
+    settings = load_settings(ROOT / "examples" / "hcgw.toml", {})
+    assert [i.iss for i in settings.issuers] == ["440000"]
+    assert settings.clients[0].scopes == {"verify", "trustlist"}
+
+
+def test_environment_variables_override_gateway_keys() -> None:
+    settings = parse_settings(
+        {"gateway": {"listen": "127.0.0.1:1"}},
+        {"HCGW_LISTEN": "127.0.0.1:9", "HCGW_MAX_INFLIGHT": "7", "HCGW_ACCESS_LOG": "true"},
+    )
+    assert (settings.listen, settings.max_inflight, settings.access_log) == ("127.0.0.1:9", 7, True)
+
+
+@pytest.mark.parametrize(
+    ("doc", "names"),
+    [
+        ({"gateway": {"listen": "nowhere"}}, "listen"),
+        ({"gateway": {"workers": "many"}}, "workers"),
+        ({"gateway": {"colour": "red"}}, "unknown keys: colour"),
+        ({"gateway": {"redis_durability": "maybe"}}, "redis_durability"),
+        ({"issuer": [{"iss": "44000"}]}, "iss"),
+        ({"issuer": [{"iss": "440000", "upload_keys": ["bm90IGEga2V5"]}]}, "upload_keys[0]"),
+        ({"client": [{"id": "x", "token_sha256": "ab", "scopes": [], "rate": 1}]}, "token_sha256"),
+        (
+            {"client": [{"id": "x", "token_sha256": "ab" * 32, "scopes": ["admin"], "rate": 1}]},
+            "scopes",
+        ),
+        ({"client": [{"id": "x", "token_sha256": "ab" * 32, "scopes": [], "rate": 0}]}, "rate"),
+    ],
+)
+def test_a_bad_value_is_refused_with_its_key_named(doc: dict, names: str) -> None:
+    with pytest.raises(ConfigError, match=names.replace("[", r"\[").replace("]", r"\]")):
+        parse_settings(doc, {})
