@@ -79,3 +79,11 @@ class GatewayProcess:
         assert self.process is not None
         self.process.kill()
         self.process.wait()
+
+
+def healthz_pid(url: str) -> int:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/healthz", timeout=5) as r:  # noqa: S310 - loopback
+        return int(json.loads(r.read())["pid"])

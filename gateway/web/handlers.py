@@ -6,6 +6,7 @@ middleware. Every handler reads the clock at most once, through the hub.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import msgpack
@@ -119,7 +120,7 @@ async def get_mark(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return web.json_response({"status": "ok", "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:

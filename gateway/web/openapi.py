@@ -285,7 +285,10 @@ _SCHEMAS: dict[str, Schema] = {
         "type": "object",
         "required": ["status"],
         "additionalProperties": False,
-        "properties": {"status": {"const": "ok"}},
+        "properties": {
+            "status": {"const": "ok"},
+            "pid": {"type": "integer", "description": "The answering worker process."},
+        },
     },
     "Readiness": {
         "description": "Ready when Redis is reachable and the trust registry is loaded.",

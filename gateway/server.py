@@ -1,0 +1,108 @@
+"""Running the hub: one worker process's listener loop, and the embedded Redis around it.
+
+``serve`` owns what exists once per hub (the embedded Redis, the trust-list key) and then either
+runs one worker in this process or starts the supervisor of N workers (``gateway.supervisor``),
+which share one port through SO_REUSEPORT. ``run_worker`` is the life of one worker: listen,
+serve until SIGTERM or SIGINT, then stop accepting and finish the requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.config import Settings, split_host_port
+from gateway.core.crypto import (
+    PrivateKey,
+    generate_private_key,
+    private_key_from_pem,
+    private_key_to_pem,
+)
+from gateway.core.model import Alg
+from gateway.store.embedded import EmbeddedRedis
+from gateway.web.app import create_admin_app, create_app
+
+log = logging.getLogger("hcgw")
+
+SHUTDOWN_GRACE = 30.0  # seconds in-flight requests get after SIGTERM
+
+
+def load_or_create_hub_key(path: Path) -> PrivateKey:
+    if path.exists():
+        return private_key_from_pem(path.read_bytes())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = generate_private_key(Alg.ED25519)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private_key_to_pem(key))
+    log.info("created the hub's trust-list key at %s", path)
+    return key
+
+
+async def run_worker(
+    settings: Settings,
+    redis_url: str,
+    hub_key: PrivateKey,
+    *,
+    reuse_port: bool = False,
+    ready_file: Path | None = None,
+) -> None:
+    app = create_app(settings, redis_url=redis_url, hub_key=hub_key)
+    runner = web.AppRunner(
+        app,
+        access_log=log if settings.access_log else None,
+        shutdown_timeout=SHUTDOWN_GRACE,
+    )
+    await runner.setup()
+    admin_runner: web.AppRunner | None = None
+    try:
+        host, port = settings.listen_host_port
+        await web.TCPSite(runner, host, port, backlog=1024, reuse_port=reuse_port).start()
+        if settings.admin_listen:
+            admin_runner = web.AppRunner(create_admin_app(app), access_log=None)
+            await admin_runner.setup()
+            admin_host, admin_port = split_host_port(settings.admin_listen, "admin_listen")
+            await web.TCPSite(admin_runner, admin_host, admin_port, reuse_port=reuse_port).start()
+        log.info("worker pid %d listening on http://%s:%d", os.getpid(), host, port)
+        if ready_file is not None:
+            ready_file.write_text(f"{host}:{port}\n")  # noqa: ASYNC240 - once, at start-up
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("worker pid %d: stopping, finishing requests in flight", os.getpid())
+    finally:
+        await runner.cleanup()  # closes the listener first, then waits for handlers
+        if admin_runner is not None:
+            await admin_runner.cleanup()
+
+
+async def serve(settings: Settings, environ: dict[str, str], *, ready_file: Path | None) -> int:
+    """Run the hub: the embedded Redis if no URL is set, then one worker or a supervisor."""
+    hub_key = load_or_create_hub_key(Path(settings.trust_key))
+    embedded: EmbeddedRedis | None = None
+    redis_url = settings.redis_url
+    if not redis_url:
+        embedded = EmbeddedRedis(Path(settings.data_dir) / "redis")
+        await embedded.start()
+        redis_url = embedded.url
+        log.info("embedded redis-server pid %s at %s", embedded.pid, redis_url)
+    try:
+        if not settings.issuers:
+            log.warning("no [[issuer]] is enrolled: every code will be UNKNOWN_ISSUER")
+        if settings.workers == 1:
+            await run_worker(settings, redis_url, hub_key, ready_file=ready_file)
+            return 0
+        from gateway.supervisor import Supervisor
+
+        supervisor = Supervisor(settings, {**environ, "HCGW_REDIS_URL": redis_url})
+        return await supervisor.run(ready_file)
+    finally:
+        if embedded is not None:
+            await embedded.stop()
