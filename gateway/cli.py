@@ -75,8 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if config:
             environ["HCGW_CONFIG"] = str(Path(config).absolute())  # workers read the same file
         settings = load_settings(environ.get("HCGW_CONFIG"), environ)
-        if settings.redis_cluster:
-            raise ConfigError("redis_cluster = true is not supported yet (docs/configuration.md)")
+        if settings.redis_cluster and not settings.redis_url:
+            raise ConfigError("redis_cluster = true needs redis_url: the URL of one cluster node")
     except ConfigError as exc:
         print(f"hcgw: configuration error: {exc}", file=sys.stderr)
         return 2

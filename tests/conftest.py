@@ -41,3 +41,9 @@ def fresh_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     """Stopped at the end whatever the test did to it: paused, killed or restarted."""
     with EmbeddedRedis(tmp_path / "redis") as server:
         yield server
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every API test on a single Redis and on a 3-master Redis Cluster (issue 6)."""
+    if "make_hub" in metafunc.fixturenames and metafunc.module.__name__.startswith("test_api_"):
+        metafunc.parametrize("hub_backend", ["redis", "cluster"], indirect=True)

@@ -6,11 +6,12 @@ client also carries ``.world``, ``.clock`` and ``.hub`` (the composition root).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
+from cluster import LocalCluster
 from factory import NOW, World
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg
@@ -28,8 +29,26 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
-def make_hub(redis_url: str, aiohttp_client: Any) -> Callable[..., Awaitable[Any]]:
+def hub_backend(request: pytest.FixtureRequest) -> str:
+    """``redis`` (one server) or ``cluster``; the API tests run on both (conftest.py)."""
+    return str(getattr(request, "param", "redis"))
+
+
+@pytest.fixture
+def make_hub(
+    redis_url: str, aiohttp_client: Any, hub_backend: str, request: pytest.FixtureRequest
+) -> Callable[..., Awaitable[Any]]:
     async def make(
         world: World | None = None,
         clock: Clock | None = None,
@@ -39,6 +58,10 @@ def make_hub(redis_url: str, aiohttp_client: Any) -> Callable[..., Awaitable[Any
     ) -> Any:
         world = world or World.make()
         clock = clock or Clock()
+        if hub_backend == "cluster" and url is None:
+            cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+            await cluster.flush()
+            url, overrides = cluster.url, {**overrides, "redis_cluster": True}
         app = create_app(
             world.settings(**overrides),
             redis_url=url or redis_url,

@@ -19,8 +19,11 @@ while idle fails its first use and the retry runs on a fresh one.
 from __future__ import annotations
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
+RedisClient = Redis | RedisCluster
 
 SOCKET_TIMEOUT = 0.25
 POOL_TIMEOUT = 0.5
@@ -44,3 +47,21 @@ def redis_client(url: str, *, max_connections: int = 64) -> Redis:
         decode_responses=False,
     )
     return Redis.from_pool(pool)
+
+
+async def cluster_client(url: str, *, max_connections: int = 64) -> RedisCluster:
+    """A Redis Cluster client from one node's ``redis://`` URL (``redis_cluster = true``).
+
+    Same per-socket deadline; redis-py follows MOVED/ASK and reloads the slot map after a
+    failover by itself. The slot map is read here, so a misconfigured URL fails at start-up.
+    """
+    client = RedisCluster.from_url(
+        url,
+        max_connections=max_connections,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+        retry=Retry(NoBackoff(), 1),
+        decode_responses=False,
+    )
+    await client.initialize()
+    return client

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 # Settings read with CONFIG GET, one each: Redis 6.2 takes a single pattern per call.
@@ -114,3 +115,21 @@ def _config_value(reply: object, name: str) -> str | None:
 def _redis_version(info: object) -> str:
     version = info.get("redis_version") if isinstance(info, dict) else None
     return str(version) if version is not None else ""
+
+
+async def check_cluster_durability(client: RedisCluster) -> DurabilityReport:
+    """The same check on every node of a cluster, replicas included: a replica promoted by a
+    failover must keep what it was sent just as its master did."""
+    problems: list[str] = []
+    versions = set()
+    for node in client.get_nodes():
+        single = Redis(
+            host=node.host, port=int(node.port), socket_timeout=1, socket_connect_timeout=1
+        )
+        try:
+            report = await check_durability(single)
+        finally:
+            await single.aclose()
+        versions.add(report.redis_version)
+        problems += [f"node {node.name}: {p}" for p in report.problems]
+    return DurabilityReport(not problems, tuple(problems), redis_version=",".join(sorted(versions)))

@@ -46,7 +46,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -103,6 +103,7 @@ class EmbeddedRedis:
         server_binary: str | None = None,
         start_timeout: float = 5.0,
         stop_timeout: float = 10.0,
+        extra_config: Sequence[str] = (),
     ) -> None:
         if port is not None and not 0 < port < 65536:
             raise ValueError(f"port must be in 1..65535, got {port}")
@@ -120,6 +121,7 @@ class EmbeddedRedis:
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
         self._process: subprocess.Popen[bytes] | None = None
+        self._extra_config = tuple(extra_config)  # e.g. cluster-enabled yes, for tests
         self._lock: IO[bytes] | None = None
 
     @property
@@ -161,6 +163,7 @@ class EmbeddedRedis:
             "aof-load-truncated yes",
             'save ""',
             "maxmemory-policy noeviction",
+            *self._extra_config,
         ]
         return "\n".join(lines) + "\n"
 

@@ -18,11 +18,12 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
+from redis.crc import key_slot
 from redis.exceptions import NoScriptError
 
 from gateway.errors import Unavailable
 from gateway.store import keys
+from gateway.store.connection import RedisClient
 from gateway.store.failures import redis_errors
 from gateway.store.scripts import RATE_TAKE
 
@@ -55,8 +56,11 @@ class _Pending:
 
 
 class LookupCoalescer:
-    def __init__(self, redis: aioredis.Redis, *, deadline: float, max_pipelines: int = 8) -> None:
+    def __init__(
+        self, redis: RedisClient, *, deadline: float, cluster: bool = False, max_pipelines: int = 8
+    ) -> None:
         self._redis = redis
+        self._cluster = cluster
         self._deadline = deadline
         self._rate_sha = hashlib.sha1(RATE_TAKE.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
         self._queue: list[_Pending] = []
@@ -127,23 +131,30 @@ class LookupCoalescer:
     ) -> list[Fetched]:
         # EVALSHA straight into the pipeline: redis-py's Script objects would add a
         # SCRIPT EXISTS round trip to every pipeline.
+        # (execute_command: redis-py's cluster pipeline refuses its own evalsha and mget helpers.)
         pipe = self._redis.pipeline(transaction=False)
         for c in (p.charge for p in batch if p.charge is not None):
-            pipe.evalsha(
-                self._rate_sha, 1, keys.rate_bucket(c.client_id), c.rate, 2 * c.rate, c.need, c.want
-            )
+            pipe.execute_command(
+                "EVALSHA", self._rate_sha, 1, keys.rate_bucket(c.client_id),
+                c.rate, 2 * c.rate, c.need, c.want,
+            )  # fmt: skip
         for key, value, ttl in writes:
             pipe.set(key, value, ex=ttl)
         wanted = [keys.REGISTRY_VERSION.encode()]
         for pending in batch:
             wanted.extend(pending.keys)
-        pipe.mget(wanted)
+        groups = self._by_slot(wanted)
+        for group in groups:
+            pipe.execute_command("MGET", *(wanted[i] for i in group))
         replies = await pipe.execute()
         self.pipelines_sent += 1
         self.reads_sent += len(wanted)
-        values = replies[-1]
+        values: list[bytes | None] = [None] * len(wanted)
+        for group, reply in zip(groups, replies[len(replies) - len(groups) :], strict=True):
+            for i, value in zip(group, reply, strict=True):
+                values[i] = value
         version = int(values[0] or 0)
-        rate_replies = iter(replies[: len(replies) - 1 - len(writes)])
+        rate_replies = iter(replies[: len(replies) - len(groups) - len(writes)])
         out, at = [], 1
         for pending in batch:
             granted, wait = next(rate_replies) if pending.charge is not None else (0, 0)
@@ -152,6 +163,16 @@ class LookupCoalescer:
             )
             at += len(pending.keys)
         return out
+
+    def _by_slot(self, wanted: list[bytes]) -> list[list[int]]:
+        """Indexes of ``wanted`` per MGET: one MGET on a single Redis, one per slot on a cluster
+        (the cluster pipeline then sends each node its MGETs in one round trip)."""
+        if not self._cluster:
+            return [list(range(len(wanted)))]
+        groups: dict[int, list[int]] = {}
+        for i, key in enumerate(wanted):
+            groups.setdefault(key_slot(key), []).append(i)
+        return list(groups.values())
 
     async def close(self) -> None:
         for task in list(self._tasks):

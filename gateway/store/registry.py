@@ -11,20 +11,28 @@ from collections.abc import Iterable
 from typing import Any
 
 import msgpack
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
 from gateway.core.crypto import load_public_key
 from gateway.core.model import IssuerCode, KeyId
 from gateway.core.trust import KeyRecord, TrustSnapshot
-from gateway.errors import KidCollision, NotFound
+from gateway.errors import KidCollision, NotFound, Unavailable
 from gateway.store import keys
+from gateway.store.connection import RedisClient
 from gateway.store.failures import redis_errors
 from gateway.store.scripts import KEY_ADD, KEY_REVOKE, TRUST_LIST_OFFER
 
+WAIT_MS = 500  # how long a registry write waits for its replicas before it is not acknowledged
+
 
 class RegistryStore:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    """``min_replicas`` > 0 (a cluster): a key write is acknowledged only once that many
+    replicas hold it (WAIT), so a failover cannot bring a revoked key back (docs/scale.md)."""
+
+    def __init__(self, redis: RedisClient, *, min_replicas: int = 0) -> None:
         self._redis = redis
+        self._min_replicas = min_replicas
         self._add = redis.register_script(KEY_ADD)
         self._revoke = redis.register_script(KEY_REVOKE)
         self._offer = redis.register_script(TRUST_LIST_OFFER)
@@ -72,9 +80,10 @@ class RegistryStore:
             "at": at,
         }
         async with redis_errors("registering a key"):
-            version = await self._add(
-                keys=[keys.REGISTRY_KEYS, keys.REGISTRY_OWNERS, keys.REGISTRY_VERSION],
-                args=[record.kid, msgpack.packb(row, use_bin_type=True), record.iss],
+            version = await self._write(
+                self._add,
+                [keys.REGISTRY_KEYS, keys.REGISTRY_OWNERS, keys.REGISTRY_VERSION],
+                [record.kid, msgpack.packb(row, use_bin_type=True), record.iss],
             )
         if version == -1:
             raise KidCollision(f"kid {record.kid.hex()} is registered already")
@@ -83,13 +92,41 @@ class RegistryStore:
     async def revoke(self, iss: IssuerCode, kid: KeyId, *, at: int) -> int | None:
         """Revoke for good; → the new version, or None when it was revoked already."""
         async with redis_errors("revoking a key"):
-            result = await self._revoke(
-                keys=[keys.REGISTRY_OWNERS, keys.REGISTRY_REVOKED, keys.REGISTRY_VERSION],
-                args=[kid, iss, at],
+            result = await self._write(
+                self._revoke,
+                [keys.REGISTRY_OWNERS, keys.REGISTRY_REVOKED, keys.REGISTRY_VERSION],
+                [kid, iss, at],
             )
         if result == -1:
             raise NotFound(f"issuer {iss} holds no key {kid.hex()}")
         return None if result == 0 else int(result)
+
+    async def _write(self, script: Any, keys_: list[str], args: list[Any]) -> Any:
+        """Run a registry script; with replicas required, WAIT for them on the same connection
+        (one pipeline to the node that holds ``{reg}``) before the write counts."""
+        if self._min_replicas == 0:
+            return await script(keys=keys_, args=args)
+        try:
+            return await self._write_and_wait(script, keys_, args)
+        except NoScriptError:  # a node new since start (a failover) has not seen the script
+            await self._redis.script_load(script.script)
+            return await self._write_and_wait(script, keys_, args)
+
+    async def _write_and_wait(self, script: Any, keys_: list[str], args: list[Any]) -> Any:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.execute_command("EVALSHA", script.sha, len(keys_), *keys_, *args)
+        if isinstance(self._redis, RedisCluster):
+            node = self._redis.get_node_from_key(keys_[0])
+            pipe.execute_command("WAIT", self._min_replicas, WAIT_MS, target_nodes=node)
+        else:
+            pipe.execute_command("WAIT", self._min_replicas, WAIT_MS)
+        result, replicas = await pipe.execute()
+        if int(replicas) < self._min_replicas:
+            raise Unavailable(
+                f"the registry write reached {replicas} of {self._min_replicas} replicas in time; "
+                "it is not acknowledged: send the message again"
+            )
+        return result
 
     async def claim_nonce(self, iss: IssuerCode, nonce: bytes, ttl: int) -> bool:
         """Use up ``(iss, nonce)`` for ``ttl`` seconds; False when it was used already."""

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgpack
-import redis.asyncio as aioredis
 
 from gateway.core.admin import StatusEvent
 from gateway.core.model import Colour, IssuerCode, Status
 from gateway.errors import SeqGap, StaleSeq
 from gateway.store import keys
+from gateway.store.connection import RedisClient
 from gateway.store.failures import redis_errors
 from gateway.store.scripts import STATUS_APPLY
 
@@ -28,7 +28,7 @@ def decode_status(packed: bytes | None) -> Status | None:
 
 
 class StatusStore:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._apply = redis.register_script(STATUS_APPLY)
 
