@@ -68,8 +68,12 @@ class TestKeyAdd:
 
 
 class TestChecksInOrder:
-    async def test_an_issuer_not_enrolled_is_404_before_the_body_is_read(self, hub) -> None:
+    async def test_an_issuer_not_enrolled_is_404_after_size_and_type(self, hub) -> None:
         assert (await post(hub, "/v1/issuers/999999/keys", b"junk"))[1]["error"] == "not_found"
+        r = await hub.post(
+            "/v1/issuers/999999/keys", data=b"x", headers={"Content-Type": "text/plain"}
+        )
+        assert r.status == 415
         r = await hub.get("/v1/issuers/999999/status/mark")
         assert r.status == 404
 
@@ -94,6 +98,12 @@ class TestChecksInOrder:
         assert (await post(hub, f"/v1/issuers/{GD}/keys/revoke", body))[1][
             "error"
         ] == "bad_signature"
+
+    async def test_unknown_payload_keys_must_hold_scalars(self, hub) -> None:
+        ok = hub.world.key_add(GD, note="rotation 3")
+        assert (await post(hub, f"/v1/issuers/{GD}/keys", ok))[0] == 201
+        nested = hub.world.key_add(HB, note=[[[1]]])
+        assert (await post(hub, f"/v1/issuers/{HB}/keys", nested))[0] == 400
 
     async def test_a_payload_of_the_wrong_typ_or_shape_is_400(self, hub) -> None:
         body = hub.world.message(GD, "status", seq=1, events=[])

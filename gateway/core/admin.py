@@ -21,7 +21,7 @@ from gateway.core.model import (
     IssuerCode,
     KeyId,
 )
-from gateway.core.wire import Malformed, decode_envelope, is_int, unpack_strict
+from gateway.core.wire import Malformed, decode_envelope, is_int, is_scalar, unpack_strict
 from gateway.errors import BadRequest, BadSignature, BadTimestamp, IssuerScope
 
 MAX_EVENTS = 10_000
@@ -107,7 +107,9 @@ def _event(raw: object, i: int) -> StatusEvent:
     return StatusEvent(sub=sub, colour=Colour(col), sv=sv, at=at)
 
 
-_TYPES = ("key.add", "key.revoke", "status")
+_KNOWN = frozenset(
+    {"typ", "iss", "iat", "nonce", "alg", "spki", "nbf", "naf", "kid", "seq", "events"}
+)
 
 
 def decode_message(payload: bytes, expected_typ: str) -> Message:
@@ -118,6 +120,9 @@ def decode_message(payload: bytes, expected_typ: str) -> Message:
         raise BadRequest(f"payload: {exc}") from exc
     if type(fields) is not dict or not all(type(k) is str for k in fields):
         raise BadRequest("payload is not a map with str keys")
+    for name, value in fields.items():  # unknown keys: scalars only, as in codes (SPEC §2)
+        if name not in _KNOWN and not is_scalar(value):
+            raise BadRequest(f"field {name!r} is not a scalar")
     typ = _take(fields, "typ", str)
     if typ != expected_typ:
         raise BadRequest(f"typ {typ!r} does not belong here; expected {expected_typ!r}")

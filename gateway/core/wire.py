@@ -153,7 +153,7 @@ def is_int(value: object) -> bool:
     return type(value) is int and 0 <= value <= MAX_INT
 
 
-def _is_scalar(value: object) -> bool:
+def is_scalar(value: object) -> bool:
     if type(value) is int:
         return is_int(value)
     return value is None or type(value) in (bool, float, str, bytes)
@@ -176,7 +176,7 @@ def decode_code(buf: bytes) -> Code:
     if type(claims) is not dict:
         raise Malformed("code payload is not a map")
     for key, value in claims.items():
-        if type(key) is not int or not _is_scalar(value) or not is_int(key):
+        if type(key) is not int or not is_scalar(value) or not is_int(key):
             raise Malformed("code payload key is not an integer or a value is not a scalar")
     iss = _field(claims, 1, str)
     if not _ISS.fullmatch(iss):

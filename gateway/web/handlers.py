@@ -93,11 +93,9 @@ async def trust_list_key(request: web.Request) -> web.Response:
 
 async def _management(request: web.Request, typ: str) -> web.Response:
     hub = request.app[HUB]
-    iss = request.match_info["iss"]
-    if iss not in hub.issuers:  # 404 before the body is looked at
-        await hub.management.mark(iss)
+    # SPEC §4's order: body size and type first, then the path's issuer (in the service).
     _, body = await bodies.read_body(request, bodies.ADMIN_MAX, (bodies.MSGPACK,))
-    answer = await hub.management.handle(iss, typ, body)
+    answer = await hub.management.handle(request.match_info["iss"], typ, body)
     return web.json_response(answer.body, status=answer.status)
 
 
