@@ -75,7 +75,7 @@ def envelope(domain: Domain, key: PrivateKey, payload: dict[object, object]) -> 
 
 
 def code(key: PrivateKey, now: int, i: int) -> str:
-    claims = {
+    claims: dict[object, object] = {
         1: ISS,
         2: os.urandom(16),
         4: now + 3600,

@@ -1,0 +1,142 @@
+"""Latency histograms: HdrHistogram at microsecond resolution, merged losslessly across processes.
+
+Every histogram of the harness has the same range (1 µs to 100 s, 3 significant digits), so any
+two can be added. A value outside the range is never dropped silently: ``record`` counts it in
+``out_of_range`` (HdrHistogram's ``record_value`` only answers False). Histograms travel between
+processes and into the JSON report as HdrHistogram's own compressed base64 "histoblobs".
+
+The kinds, per interval and per phase (research/loadtest.md §5.2):
+- ``latency``: response done − *intended* send time (wrk2's corrected latency; the headline);
+- ``service``: response done − actual send time (wrk2's ``-U``, what a closed loop sees);
+- ``lateness``: actual send − intended send (the generator's own delay, in-flight waits included);
+- ``gen_lag``: lateness of requests that found a connection free, i.e. the generator's delay alone;
+- ``loop_lag``: how late a 5 ms heartbeat timer fires in each generator's event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 100_000_000  # 100 s
+DIGITS = 3
+KINDS = ("latency", "service", "lateness", "gen_lag", "loop_lag")
+PERCENTILES = (50.0, 90.0, 99.0, 99.9, 99.99)
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+
+
+@dataclass(slots=True)
+class Histogram:
+    """One HdrHistogram in µs plus the count of values it could not hold."""
+
+    hdr: HdrHistogram = field(default_factory=new_histogram)
+    out_of_range: int = 0
+
+    def record_ns(self, ns: int) -> None:
+        us = ns // 1000
+        if us < LOWEST_US:
+            us = LOWEST_US  # below 1 µs: clamp, it is "under the resolution", not lost
+        if not self.hdr.record_value(us):
+            self.out_of_range += 1
+
+    @property
+    def count(self) -> int:
+        return int(self.hdr.get_total_count())
+
+    def add(self, other: Histogram) -> None:
+        self.hdr.add(other.hdr)
+        self.out_of_range += other.out_of_range
+
+    def encode(self) -> dict[str, Any]:
+        blob = self.hdr.encode() if self.count else b""
+        return {
+            "blob": blob.decode() if isinstance(blob, bytes) else blob,
+            "oor": self.out_of_range,
+        }
+
+    @classmethod
+    def decode(cls, doc: Mapping[str, Any]) -> Histogram:
+        h = cls(out_of_range=int(doc.get("oor", 0)))
+        if doc.get("blob"):
+            h.hdr.decode_and_add(doc["blob"])
+        return h
+
+    def reset(self) -> None:
+        self.hdr.reset()
+        self.out_of_range = 0
+
+    def summary(self) -> dict[str, Any]:
+        """count, min, mean, percentiles and max, all in µs (integers; mean rounded)."""
+        n = self.count
+        out: dict[str, Any] = {"count": n, "out_of_range": self.out_of_range}
+        if n == 0:
+            out.update({"min": None, "mean": None, "max": None})
+            out.update({_pname(p): None for p in PERCENTILES})
+            return out
+        out["min"] = int(self.hdr.get_min_value())
+        out["mean"] = round(float(self.hdr.get_mean_value()), 1)
+        for p in PERCENTILES:
+            out[_pname(p)] = int(self.hdr.get_value_at_percentile(p))
+        out["max"] = int(self.hdr.get_max_value())
+        return out
+
+    def count_above_us(self, threshold_us: int) -> int:
+        """How many values exceed ``threshold_us`` (to within the histogram's precision)."""
+        above = 0
+        for item in self.hdr.get_recorded_iterator():
+            if item.value_iterated_to > threshold_us:
+                above += item.count_at_value_iterated_to
+        return above
+
+    def spectrum(self) -> list[tuple[float, int]]:
+        """(percentile, value µs) pairs, HdrHistogram's percentile iterator, for the plot."""
+        out = []
+        for item in self.hdr.get_percentile_iterator(5):
+            out.append((float(item.percentile_level_iterated_to), int(item.value_iterated_to)))
+        return out
+
+
+def _pname(p: float) -> str:
+    return "p" + (f"{p:g}".replace(".", "_"))
+
+
+@dataclass(slots=True)
+class HistogramSet:
+    """One Histogram per kind."""
+
+    by_kind: dict[str, Histogram] = field(default_factory=lambda: {k: Histogram() for k in KINDS})
+
+    def __getitem__(self, kind: str) -> Histogram:
+        return self.by_kind[kind]
+
+    def add(self, other: HistogramSet) -> None:
+        for kind, h in other.by_kind.items():
+            self.by_kind[kind].add(h)
+
+    def encode(self) -> dict[str, dict[str, Any]]:
+        return {k: h.encode() for k, h in self.by_kind.items()}
+
+    @classmethod
+    def decode(cls, doc: Mapping[str, Mapping[str, Any]]) -> HistogramSet:
+        out = cls()
+        for kind, blob in doc.items():
+            out.by_kind[kind] = Histogram.decode(blob)
+        return out
+
+    def reset(self) -> None:
+        for h in self.by_kind.values():
+            h.reset()
+
+
+def merged(sets: Iterable[HistogramSet]) -> HistogramSet:
+    total = HistogramSet()
+    for s in sets:
+        total.add(s)
+    return total

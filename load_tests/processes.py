@@ -1,0 +1,120 @@
+"""Starting and stopping the servers a measurement needs: the gateway, the reference servers.
+
+Every process is started here, waited for until it answers, and stopped by its own PID
+(SIGTERM, then SIGKILL after a grace period): never by name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A child process serving HTTP on 127.0.0.1:``port``; ready when ``GET probe`` answers."""
+
+    def __init__(
+        self, argv: Sequence[str], port: int, workdir: Path, name: str, probe: str = "/healthz"
+    ) -> None:
+        self.argv, self.port, self.workdir, self.name, self.probe = (
+            list(argv),
+            port,
+            workdir,
+            name,
+            probe,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = workdir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, timeout: float = 30.0) -> Server:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + self.probe, timeout=1):  # noqa: S310
+                    return self
+            except urllib.error.HTTPError:
+                return self  # an HTTP answer of any kind: it is listening
+            except OSError as exc:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    tail = self.log.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"{self.name} did not start:\n{tail}") from exc
+                time.sleep(0.05)
+
+    def stop(self, grace: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def running(server: Server) -> Iterator[Server]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def gateway(
+    config: Path, workdir: Path, *, workers: int | None = None, name: str = "gateway",
+    redis_url: str | None = None,
+) -> Server:  # fmt: skip
+    """``hcgw serve`` for a corpus' config on a free loopback port (embedded Redis unless
+    ``redis_url``), with ``--workers`` when given."""
+    port = free_port()
+    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config.resolve()),
+            "--listen", f"127.0.0.1:{port}"]  # fmt: skip
+    if redis_url is not None:
+        argv += ["--redis-url", redis_url]
+    if workers is not None:
+        argv += ["--workers", str(workers)]
+    return Server(argv, port, workdir, name)
+
+
+def reference(kind: str, workdir: Path, *extra: str) -> Server:
+    """``hcgw-load serve-empty`` or ``serve-stall`` on a free port."""
+    port = free_port()
+    argv = [sys.executable, "-m", "load_tests", f"serve-{kind}", "--port", str(port), *extra]
+    return Server(argv, port, workdir, f"{kind}-server", probe="/healthz")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
