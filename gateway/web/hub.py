@@ -11,7 +11,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from gateway.config import Settings
@@ -24,8 +23,8 @@ from gateway.service.local_cache import LocalCache
 from gateway.service.management import ManagementService
 from gateway.service.trust import TrustKeeper
 from gateway.service.verification import VerificationService
-from gateway.store.connection import redis_client
-from gateway.store.durability import check_durability
+from gateway.store.connection import RedisClient, cluster_client, redis_client
+from gateway.store.durability import check_cluster_durability, check_durability
 from gateway.store.lookup import LookupCoalescer
 from gateway.store.registry import RegistryStore
 from gateway.store.status import StatusStore
@@ -46,7 +45,7 @@ class Hub:
     issuers: frozenset[IssuerCode]
     clients: Clients
     metrics: Metrics
-    redis: aioredis.Redis
+    redis: RedisClient
     lookups: LookupCoalescer
     trust: TrustKeeper
     verification: VerificationService
@@ -77,15 +76,17 @@ HUB = web.AppKey("hub", Hub)
 
 def build_hub(
     settings: Settings,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     hub_key: PrivateKey,
     metrics: Metrics,
     clock: Callable[[], float],
 ) -> Hub:
     issuers = frozenset(i.iss for i in settings.issuers)
-    registry = RegistryStore(redis)
+    registry = RegistryStore(redis, min_replicas=1 if settings.redis_cluster else 0)
     trust = TrustKeeper(registry, sorted(issuers), hub_key, metrics, clock)
-    lookups = LookupCoalescer(redis, deadline=settings.redis_deadline)
+    lookups = LookupCoalescer(
+        redis, deadline=settings.redis_deadline, cluster=settings.redis_cluster
+    )
     local = LocalCache(settings.local_cache_size)
     uploads = {
         key.kid: UploadKey(issuer.iss, key)
@@ -118,9 +119,14 @@ def hub_context(
     clock: Callable[[], float] = time.time,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        redis = redis_client(redis_url)
-        try:
+        redis: RedisClient
+        if settings.redis_cluster:
+            redis = await cluster_client(redis_url)
+            report = await check_cluster_durability(redis)
+        else:
+            redis = redis_client(redis_url)
             report = await check_durability(redis)
+        try:
             if not report.ok:
                 message = "Redis cannot guarantee acknowledged writes: " + "; ".join(
                     report.problems
