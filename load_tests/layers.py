@@ -1,6 +1,6 @@
 """Where a verification's time goes, layer by layer, measured in one process on a real Redis.
 
-    python -m load_tests.layers [--seconds 2] [--concurrency 64]
+    hcgw-load layers [--seconds 2] [--concurrency 64]   (or python -m load_tests.layers)
 
 Prints the raw signature rates (the limits), then the service's rate for: a local-layer hit, a
 Redis-layer hit (local layer off), and a miss (every code new), each sequentially and with
@@ -183,6 +183,15 @@ async def main(seconds: float, concurrency: int) -> None:
     print(f"{'mean Redis keys per round trip':<{width}}  {per_trip:>10.1f}")
 
 
+def main_sync(seconds: float, concurrency: int) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main(seconds, concurrency))
+    else:
+        uvloop.run(main(seconds, concurrency))
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -190,9 +199,4 @@ if __name__ == "__main__":
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--concurrency", type=int, default=64)
     a = p.parse_args()
-    try:
-        import uvloop
-
-        uvloop.run(main(a.seconds, a.concurrency))
-    except ImportError:
-        asyncio.run(main(a.seconds, a.concurrency))
+    main_sync(a.seconds, a.concurrency)

@@ -84,3 +84,28 @@ def facts() -> dict[str, Any]:
         "versions": versions(),
         "wrk": tool_version(["wrk", "--version"]),
     }
+
+
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies over all cores since boot, from /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class Busy:
+    """The machine's CPU use over an interval, as a share of all cores, and the load average:
+    the context of a figure on a shared machine (ours and everybody else's work together)."""
+
+    def __init__(self) -> None:
+        self.load = os.getloadavg()[0]
+        self._start = cpu_times()
+
+    def done(self) -> dict[str, float]:
+        busy, total = cpu_times()
+        d_total = total - self._start[1]
+        share = (busy - self._start[0]) / d_total if d_total > 0 else 0.0
+        return {"system_busy": round(share, 3), "loadavg_before": round(self.load, 2)}

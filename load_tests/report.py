@@ -71,6 +71,13 @@ def build(
         "unfinished": run_counts["unfinished"],
         "wrong_verdicts": run_counts["wrong_verdicts"],
         "checked": run_counts["checked"],
+        "failed_answers": run_counts["completed"]
+        - run_counts["ok"]
+        + sum(run_counts["errors"].values()),
+        "failures": {
+            **{k: v for k, v in run_counts["status"].items() if k != "200"},
+            **run_counts["errors"],
+        },
     }
     verdict = judge(facts, limits)
     threshold_results, exit_code = apply_thresholds(thresholds, out_phases["measured"], verdict)

@@ -88,6 +88,7 @@ class RunData:
     scrapes: dict[str, dict[Sample, float] | None]
     t0_wall: float
     elapsed_s: float
+    t0_ns: int = 0  # CLOCK_MONOTONIC at the start of the plan
 
 
 def run(cfg: RunConfig, progress: Callable[[str], None] | None = None) -> RunData:
@@ -172,7 +173,8 @@ def _coordinate(
     if cfg.metrics_url:
         scrapes["after"] = scrape(cfg.metrics_url)
     elapsed = (time.monotonic_ns() - t0) / NS
-    return RunData(cfg, seconds, [r or {} for r in results], draws, scrapes, t0_wall, elapsed)
+    results_ = [r or {} for r in results]
+    return RunData(cfg, seconds, results_, draws, scrapes, t0_wall, elapsed, t0)
 
 
 def _expect(pipes: list[Pipe], what: str, timeout: float) -> None:

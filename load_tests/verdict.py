@@ -84,12 +84,17 @@ def judge(facts: dict[str, Any], limits: SelfCheckLimits = SelfCheckLimits()) ->
             f"heartbeat p99 {loop['p99']} µs late (limit {limits.loop_lag_p99_us} µs)",
         )
     cpu = facts["cpu_share_max"]
+    busy = cpu >= limits.cpu_share
     check(
         "generator_cpu",
-        cpu < limits.cpu_share,
+        not busy,
         "saturated" if open_loop else "warning",
         f"busiest generator process used {cpu:.0%} of a core (limit {limits.cpu_share:.0%})"
-        + ("" if open_loop else "; closed-loop throughput is then the generator's, a lower bound"),
+        + (
+            "; the closed-loop rate is the generator's, a lower bound"
+            if busy and not open_loop
+            else ""
+        ),
     )
     if open_loop:
         planned, sent = facts["planned"], facts["sent"]
@@ -134,6 +139,12 @@ def judge(facts: dict[str, Any], limits: SelfCheckLimits = SelfCheckLimits()) ->
         "warning",
         f"{facts['wrong_verdicts']} of {facts['checked']} checked verdicts differ from the "
         "corpus' expectation",
+    )
+    check(
+        "server_errors",
+        facts["failed_answers"] == 0,
+        "warning",
+        f"{facts['failed_answers']} answers were not 200 or were lost: {facts['failures']}",
     )
     failed = {c["severity"] for c in checks if not c["ok"]}
     if "invalid" in failed:

@@ -27,7 +27,7 @@ TOKEN = "load-test-" + "e" * 40
 
 
 @dataclass
-class TestCorpus:
+class MadeCorpus:
     path: Path
     world: World
     statuses: dict[str, list[list[Any]]]  # iss → status events to push
@@ -36,7 +36,7 @@ class TestCorpus:
 
 def write_corpus(
     path: Path, *, valid: int = 60, invalid: int = 20, lifetime: int = 3600, seed: int = 7
-) -> TestCorpus:
+) -> MadeCorpus:
     """``valid`` valid codes (green/yellow/red, some with a newer stored status) and
     ``invalid`` invalid ones (bad signature, unknown kid, expired, malformed) in turn."""
     path.mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,7 @@ def write_corpus(
     (path / "manifest.json").write_text(json.dumps(manifest, indent=1))
     (path / "hcgw.toml").write_text(_config(world))
     (path / "keystore").mkdir(exist_ok=True)
-    return TestCorpus(path, world, statuses, now)
+    return MadeCorpus(path, world, statuses, now)
 
 
 def _item(
@@ -133,7 +133,7 @@ def _config(world: World) -> str:
     return "\n".join(lines)
 
 
-def prime(corpus: TestCorpus, hub: str) -> None:
+def prime(corpus: MadeCorpus, hub: str) -> None:
     """Register every issuer's code key, push the statuses (as ``provinces_sim prime`` does)."""
     world, now = corpus.world, int(time.time())
     for iss in world.issuers:

@@ -29,6 +29,8 @@ def facts(**over: Any) -> dict[str, Any]:
         "unfinished": 0,
         "wrong_verdicts": 0,
         "checked": 10,
+        "failed_answers": 0,
+        "failures": {},
     }
     base.update(over)
     return base
@@ -73,6 +75,7 @@ def test_a_server_that_falls_behind_a_healthy_generator_is_the_servers_knee() ->
 def test_wrong_answers_and_unanswered_requests_are_warnings() -> None:
     assert judge(facts(wrong_verdicts=1))["status"] == "VALID_WITH_WARNINGS"
     assert judge(facts(unfinished=3))["status"] == "VALID_WITH_WARNINGS"
+    assert judge(facts(failed_answers=2, failures={"503": 2}))["status"] == "VALID_WITH_WARNINGS"
 
 
 def measured(

@@ -1,0 +1,60 @@
+"""``hcgw-load bench``: run the benchmark of record and write BENCHMARKS.md (and its JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from load_tests.verdict import ExitCode
+
+
+def add_bench_parser(sub: Any) -> None:
+    from load_tests.cli import seconds
+
+    b = sub.add_parser("bench", help="measure limits, peers and the gateway; write BENCHMARKS.md")
+    b.add_argument("--seconds", type=seconds, default=5.0, help="per measurement (default 5)")
+    b.add_argument("--connections", type=int, default=32, help="wrk's connections (default 32)")
+    b.add_argument("--codes", type=int, default=500_000, help="corpus size to make (default 500k)")
+    b.add_argument("--corpus", type=Path, help="use this provinces_sim corpus instead")
+    b.add_argument("--workers", default="1,2", help="gateway worker counts (default 1,2)")
+    b.add_argument("--no-profile", action="store_true", help="skip py-spy during miss runs")
+    b.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    b.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    b.add_argument("--workdir", type=Path, help="keep the run's files here (default: a temp dir)")
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    from load_tests.bench.markdown import render
+    from load_tests.bench.run import BenchConfig, bench, write
+    from load_tests.wrk import available
+
+    if not available():
+        print("hcgw-load bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    cfg = BenchConfig(
+        seconds=args.seconds,
+        connections=args.connections,
+        codes=args.codes,
+        corpus=args.corpus,
+        workers=tuple(int(w) for w in args.workers.split(",")),
+        profile=not args.no_profile,
+    )
+    command = "hcgw-load " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+    def log(line: str) -> None:
+        print(f"bench: {line}", file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="hcgw-bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        doc = bench(cfg, log, workdir)
+    text = render(doc, command)
+    args.out.write_text(text)
+    if args.json:
+        write(doc, args.json)
+    print(text)
+    return 0

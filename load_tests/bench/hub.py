@@ -1,0 +1,243 @@
+"""The gateway's figures: maximum rates (wrk), open-loop latency (the harness), Redis memory.
+
+Traffic comes from a simulator corpus (``provinces_sim corpus``), read in its documented format.
+- *hit*: 100 valid codes drawn again and again (after the first pass every code is cached);
+- *miss*: every code new to the hub, from a slice of the corpus no earlier run has touched.
+Maximum rates are wrk's (a C closed loop: the Python harness would be the bottleneck here, see
+the cross-check); open-loop latency is the harness's, at fractions of the measured maximum.
+Redis memory is ``INFO memory`` before and after a measured insertion, divided by the keys added.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from gateway.store import keys
+from load_tests import report as reports
+from load_tests.bodies import Target, body_for
+from load_tests.corpus import Corpus
+from load_tests.machine import Busy
+from load_tests.runner import RunConfig, run
+from load_tests.schedule import Step
+from load_tests.workload import RepeatModel
+from load_tests.wrk import run_wrk
+
+HIT_POPULATION = 100
+
+
+@dataclass
+class Slices:
+    """Hands out disjoint slices of the corpus' valid codes, so every miss run is a miss."""
+
+    corpus: Corpus
+    next_index: int = 0
+    valid: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.valid = [i for i, c in enumerate(self.corpus.codes) if c.expect.valid]
+        # Keep the first codes for the hit population: slices start after them.
+        self.next_index = HIT_POPULATION
+
+    def take(self, n: int) -> list[int]:
+        out = self.valid[self.next_index : self.next_index + n]
+        self.next_index += len(out)
+        return out
+
+    @property
+    def left(self) -> int:
+        return len(self.valid) - self.next_index
+
+
+def bodies(corpus: Corpus, target: Target, draws: list[int]) -> tuple[str, list[bytes]]:
+    per = target.codes_per_request
+    out, ctype = [], "application/msgpack"
+    for n in range(len(draws) // per):
+        ctype, body = body_for(
+            target, [corpus.codes[d].code for d in draws[n * per : (n + 1) * per]]
+        )
+        out.append(body)
+    return ctype, out
+
+
+def hit_draws(corpus: Corpus, slices: Slices, n: int) -> list[int]:
+    population = slices.valid[:HIT_POPULATION]
+    return [population[i % len(population)] for i in range(n)]
+
+
+def max_rate(
+    url: str,
+    corpus: Corpus,
+    slices: Slices,
+    *,
+    batch: int,
+    traffic: str,
+    seconds: float,
+    connections: int,
+    budget: int,
+    workdir: Path,
+    during: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """wrk's closed-loop maximum for one scenario; ``budget`` codes for a miss run."""
+    target = Target(url, corpus.token, batch, "msgpack")
+    per = target.codes_per_request
+    if traffic == "hit":
+        draws = hit_draws(corpus, slices, max(per, HIT_POPULATION))
+        ctype, warm = bodies(corpus, target, draws)
+        run_wrk(url, target.request_path, warm, ctype, token=corpus.token, seconds=1,
+                connections=connections, workdir=workdir)  # fmt: skip
+    else:
+        draws = slices.take(budget)
+        ctype, _ = body_for(target, [corpus.codes[draws[0]].code] * per)
+    ctype, request_bodies = bodies(corpus, target, draws)
+    if during is not None:
+        during()
+    busy = Busy()
+    out = run_wrk(url, target.request_path, request_bodies, ctype, token=corpus.token,
+                  seconds=seconds, connections=connections, workdir=workdir)  # fmt: skip
+    sent_codes = out["requests"] * per
+    return {
+        "rate": out["rate"],
+        "ok_rate": out["ok_rate"],
+        "codes_rate": out["ok_rate"] * per,
+        "latency_us": out["latency_us"],
+        "errors": out["errors"],
+        "codes_sent": sent_codes,
+        "distinct_codes": len(set(draws)),
+        # A miss run that wrapped around its slice sent repeats: its figure would flatter.
+        "wrapped": traffic == "miss" and sent_codes > len(draws),
+        **busy.done(),
+    }
+
+
+def open_loop(
+    url: str,
+    corpus: Corpus,
+    slices: Slices,
+    *,
+    rate: float,
+    traffic: str,
+    seconds: float,
+    procs: int = 1,
+) -> dict[str, Any]:
+    """The harness at a constant rate; the report's headline figures."""
+    target = Target(url, corpus.token, 0, "msgpack")
+    warmup = 1
+    needed = round(rate * (seconds + warmup)) + 1
+    if traffic == "hit":
+        repeat = RepeatModel(zipf_s=0, population=HIT_POPULATION, invalid_share=0.0)
+    else:
+        start = slices.take(needed)
+        # Exactly the slice: its first valid codes from its first index on.
+        repeat = RepeatModel(
+            fresh=True, skip=start[0] if start else 0, population=len(start), invalid_share=0.0
+        )
+    cfg = RunConfig(
+        target=target,
+        corpus=str(corpus.path),
+        steps=(Step(rate, seconds),),
+        warmup_s=warmup,
+        duration_s=seconds,
+        procs=procs,
+        connections=64,
+        repeat=repeat,
+        check_every=50,
+        metrics_url=url + "/metrics",
+    )
+    busy = Busy()
+    doc = reports.build(run(cfg))
+    m = doc["phases"]["measured"]
+    return {
+        "target_rate": rate,
+        "achieved": m["ok_rate"],
+        "latency_us": {
+            k: m["histograms"]["latency"][k] for k in ("p50", "p90", "p99", "p99_9", "max")
+        },
+        "service_us": {k: m["histograms"]["service"][k] for k in ("p50", "p99", "max")},
+        "lateness_p99_us": m["histograms"]["lateness"]["p99"],
+        "verdict": doc["verdict"]["status"],
+        "failed_checks": [c["name"] for c in doc["verdict"]["checks"] if not c["ok"]],
+        "hit_ratio": {
+            "expected": doc["cache"]["expected"]["measured"],
+            "observed": (doc["cache"]["observed"] or {}).get("measured"),
+        },
+        "errors": m["error_rate"],
+        **busy.done(),
+    }
+
+
+class RedisProbe:
+    """``INFO memory``, key counts and ``MEMORY USAGE`` of the hub's Redis."""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url)
+
+    def used(self) -> int:
+        return int(self.client.info("memory")["used_memory"])
+
+    def count(self, match: bytes) -> int:
+        return sum(1 for _ in self.client.scan_iter(match=match, count=10_000))
+
+    def sample_usage(self, match: bytes, n: int = 200) -> float | None:
+        sizes = []
+        for key in self.client.scan_iter(match=match, count=10_000):
+            sizes.append(int(self.client.memory_usage(key, samples=0) or 0))
+            if len(sizes) >= n:
+                break
+        return sum(sizes) / len(sizes) if sizes else None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+SIG_MATCH = keys.signature_outcome(b"") + b"*"
+STATUS_MATCH = b"hcgw:v1:{*}:st:*"
+
+
+def per_key(before: int, after: int, added: int) -> float | None:
+    return (after - before) / added if added > 0 else None
+
+
+def make_corpus(out: Path, codes: int, seed: int) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "provinces_sim",
+            "corpus",
+            "--out",
+            str(out),
+            "--codes",
+            str(codes),
+            "--seed",
+            str(seed),
+            "--lifetime",
+            "43200",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def prime(corpus: Path, hub: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "provinces_sim", "prime", "--corpus", str(corpus), "--hub", hub],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return done.stdout.strip()
+
+
+def tmpdir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="hcgw-bench-")
