@@ -72,6 +72,10 @@ def test_a_server_that_falls_behind_a_healthy_generator_is_the_servers_knee() ->
     assert v["status"] == "SUT_SATURATED" and v["valid"]
 
 
+def test_sends_that_waited_for_a_connection_alone_are_a_warning() -> None:
+    assert judge(facts(cap_waits=181))["status"] == "VALID_WITH_WARNINGS"
+
+
 def test_wrong_answers_and_unanswered_requests_are_warnings() -> None:
     assert judge(facts(wrong_verdicts=1))["status"] == "VALID_WITH_WARNINGS"
     assert judge(facts(unfinished=3))["status"] == "VALID_WITH_WARNINGS"
