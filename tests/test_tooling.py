@@ -16,7 +16,7 @@ BIN = Path(sys.executable).parent
     "command",
     [
         ["lint-imports"],
-        ["ruff", "check", "gateway", "tests", "load_tests"],
+        ["ruff", "check", "gateway", "provinces_sim", "tests", "load_tests"],
         ["mypy"],
     ],
     ids=["import-linter", "ruff", "mypy"],
