@@ -1,0 +1,5 @@
+import sys
+
+from provinces_sim.cli import main
+
+sys.exit(main())
