@@ -109,3 +109,21 @@ class Busy:
         d_total = total - self._start[1]
         share = (busy - self._start[0]) / d_total if d_total > 0 else 0.0
         return {"system_busy": round(share, 3), "loadavg_before": round(self.load, 2)}
+
+
+def wait_for_quiet(
+    max_wait_s: float, threshold: float = 0.15, window_s: float = 1.0
+) -> dict[str, float]:
+    """Wait until the machine's CPU use over ``window_s`` is at most ``threshold`` of all cores
+    (others' work on a shared machine), for at most ``max_wait_s``. Returns what was seen."""
+    import time
+
+    start = time.monotonic()
+    while True:
+        before = cpu_times()
+        time.sleep(window_s)
+        busy, total = cpu_times()
+        share = (busy - before[0]) / (total - before[1]) if total > before[1] else 0.0
+        waited = time.monotonic() - start
+        if share <= threshold or waited >= max_wait_s:
+            return {"busy_before": round(share, 3), "waited_s": round(waited, 1)}

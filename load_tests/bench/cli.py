@@ -21,7 +21,14 @@ def add_bench_parser(sub: Any) -> None:
     b.add_argument("--codes", type=int, default=500_000, help="corpus size to make (default 500k)")
     b.add_argument("--corpus", type=Path, help="use this provinces_sim corpus instead")
     b.add_argument("--workers", default="1,2", help="gateway worker counts (default 1,2)")
-    b.add_argument("--no-profile", action="store_true", help="skip py-spy during miss runs")
+    b.add_argument("--no-profile", action="store_true", help="run without py-spy")
+    b.add_argument(
+        "--max-wait",
+        type=seconds,
+        default=60.0,
+        help="wait up to this long before each measurement for the machine to be "
+        "quiet (< 15 %% busy); 0: do not wait",
+    )
     b.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     b.add_argument("--workdir", type=Path, help="keep the run's files here (default: a temp dir)")
@@ -42,6 +49,7 @@ def bench_command(args: argparse.Namespace) -> int:
         corpus=args.corpus,
         workers=tuple(int(w) for w in args.workers.split(",")),
         profile=not args.no_profile,
+        max_wait_s=args.max_wait,
     )
     command = "hcgw-load " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 

@@ -24,7 +24,7 @@ from gateway.store import keys
 from load_tests import report as reports
 from load_tests.bodies import Target, body_for
 from load_tests.corpus import Corpus
-from load_tests.machine import Busy
+from load_tests.machine import Busy, wait_for_quiet
 from load_tests.runner import RunConfig, run
 from load_tests.schedule import Step
 from load_tests.workload import RepeatModel
@@ -84,6 +84,7 @@ def max_rate(
     budget: int,
     workdir: Path,
     during: Callable[[], None] | None = None,
+    max_wait_s: float = 0.0,
 ) -> dict[str, Any]:
     """wrk's closed-loop maximum for one scenario; ``budget`` codes for a miss run."""
     target = Target(url, corpus.token, batch, "msgpack")
@@ -97,6 +98,7 @@ def max_rate(
         draws = slices.take(budget)
         ctype, _ = body_for(target, [corpus.codes[draws[0]].code] * per)
     ctype, request_bodies = bodies(corpus, target, draws)
+    quiet = wait_for_quiet(max_wait_s)
     if during is not None:
         during()
     busy = Busy()
@@ -114,6 +116,7 @@ def max_rate(
         # A miss run that wrapped around its slice sent repeats: its figure would flatter.
         "wrapped": traffic == "miss" and sent_codes > len(draws),
         **busy.done(),
+        **quiet,
     }
 
 
@@ -126,6 +129,7 @@ def open_loop(
     traffic: str,
     seconds: float,
     procs: int = 1,
+    max_wait_s: float = 0.0,
 ) -> dict[str, Any]:
     """The harness at a constant rate; the report's headline figures."""
     target = Target(url, corpus.token, 0, "msgpack")
@@ -151,6 +155,7 @@ def open_loop(
         check_every=50,
         metrics_url=url + "/metrics",
     )
+    quiet = wait_for_quiet(max_wait_s)
     busy = Busy()
     doc = reports.build(run(cfg))
     m = doc["phases"]["measured"]
@@ -170,6 +175,7 @@ def open_loop(
         },
         "errors": m["error_rate"],
         **busy.done(),
+        **quiet,
     }
 
 

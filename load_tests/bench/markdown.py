@@ -40,7 +40,12 @@ def render(doc: dict[str, Any], command: str) -> str:
         + (f", {m['wrk']}" if m.get("wrk") else ""),
         f"- settings: {s['seconds']:g} s per measurement, wrk -t{s['wrk_threads']} "
         f"-c{s['connections']}; everything (wrk, harness, gateway, Redis) on this machine's "
-        f"{m['cores']} cores over loopback",
+        f"{m['cores']} cores over loopback"
+        + (
+            "; py-spy sampled the gateway at 200 Hz (non-blocking) during each wrk run"
+            if s.get("profile")
+            else ""
+        ),
         "",
         "## Limits",
         "",
@@ -87,7 +92,7 @@ def render(doc: dict[str, Any], command: str) -> str:
         "to the hub (disjoint corpus slices). Batches are msgpack arrays of 100 codes.",
         "",
         "| workers | scenario | req/s | codes/s | wrk p50 / p99 ms | req ÷ empty | codes ÷ raw | "
-        "CPU busy |",
+        "busy before / during |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for workers, g in doc["gateway"].items():
@@ -99,13 +104,15 @@ def render(doc: dict[str, Any], command: str) -> str:
                 f"| {workers} | {name}{flag} | {_n(fig['ok_rate'])} | {_n(fig['codes_rate'])} | "
                 f"{_ms(fig['latency_us']['p50'])} / {_ms(fig['latency_us']['p99'])} | "
                 f"{_x(fig['ok_rate'] / empty)} | {_x(fig['codes_rate'] / raw)} | "
-                f"{fig.get('system_busy', 0):.0%} |"
+                f"{fig.get('busy_before', 0):.0%} / {fig.get('system_busy', 0):.0%} |"
             )
     one = doc["gateway"].get("1", {})
     lines += [
         "",
-        "*CPU busy*: the whole machine's CPU use during the measurement, as a share of all its",
-        "cores: wrk or the harness, the gateway and Redis, and anything else running then.",
+        "*busy before / during*: the whole machine's CPU use, as a share of all its cores, in",
+        "the second before the measurement (others' work: the bench waits up to "
+        f"{s.get('max_wait_s', 0):g} s for it",
+        "to fall under 15 %) and during it (ours and others').",
         "",
         "## The gateway: open-loop latency (this harness, 1 worker)",
         "",
@@ -113,7 +120,7 @@ def render(doc: dict[str, Any], command: str) -> str:
         "send time (wrk2's method), service time from the actual send; 1 s warm-up excluded.",
         "",
         "| traffic | rate | achieved | p50 | p90 | p99 | p99.9 | max | service p99 | verdict | "
-        "CPU busy |",
+        "busy before / during |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for p in one.get("open_loop", []):
@@ -122,7 +129,7 @@ def render(doc: dict[str, Any], command: str) -> str:
             f"| {p['traffic']} | {p['fraction']:.0%} = {_n(p['target_rate'])}/s | "
             f"{_n(p['achieved'])}/s | {_ms(lat['p50'])} | {_ms(lat['p90'])} | {_ms(lat['p99'])} | "
             f"{_ms(lat['p99_9'])} | {_ms(lat['max'])} | {_ms(p['service_us']['p99'])} | "
-            f"{p['verdict']} | {p.get('system_busy', 0):.0%} |"
+            f"{p['verdict']} | {p.get('busy_before', 0):.0%} / {p.get('system_busy', 0):.0%} |"
         )
     lines += ["", "Latencies in ms.", "", "## Redis memory", ""]
     ms = one.get("memory_status", {})
