@@ -134,8 +134,8 @@ def render(report: dict[str, Any], *, story: bool = True) -> str:
     lines += ["Verdicts per issuing province", "-----------------------------"]
     lines += _table(header, rows, left=3, right_from_end=1)
     if report["other_issuer_scans"]:
-        lines.append(f"(codes claiming an issuer that is not enrolled: "
-                     f"{report['other_issuer_scans']['scans']:,})")  # fmt: skip
+        lines.append(f"(codes with no enrolled issuer to count them under, malformed or claiming "
+                     f"an unenrolled one: {report['other_issuer_scans']['scans']:,})")  # fmt: skip
     lines.append("reasons: " + ", ".join(f"{s} {r}" for r, s in _SHORT.items()))
     lines += ["", "What the simulator sent, and what the hub answered", "-" * 50]
     kind_rows: list[list[object]] = [
