@@ -28,6 +28,8 @@ EXPECTED_OPERATIONS = {
     ("get", "/readyz"),
     ("get", "/openapi.json"),
     ("get", "/metrics"),
+    ("get", "/dashboard"),
+    ("get", "/dashboard/data"),
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -114,6 +116,8 @@ def test_every_operation_has_a_unique_id_and_a_summary() -> None:
             "readyz",
             "openapi",
             "metrics",
+            "dashboard",
+            "dashboardData",
         ]
     )
     assert all(op["summary"] for op in operations)

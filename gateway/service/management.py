@@ -113,7 +113,7 @@ class ManagementService:
             return Answer(200, {"kid": encode_b64url(message.kid), "revoked": True})
         assert isinstance(message, StatusUpdate)
         applied = await self._statuses.apply(message.iss, message.seq, message.events)
-        self._metrics.status_events.labels(self._metrics.issuer_label(message.iss)).inc(applied)
+        self._metrics.count_status(message.iss, applied, (e.at for e in message.events), now)
         return Answer(200, {"applied": applied, "mark": message.seq})
 
     async def _registry_moved(self) -> None:
@@ -154,3 +154,4 @@ class ManagementService:
         if answer is not None and "applied" in answer:
             record["applied"] = answer["applied"]
         audit.info(json.dumps(record, ensure_ascii=False))
+        self._metrics.events.record(record, self._clock())

@@ -82,13 +82,4 @@ class TrustKeeper:
         return SignedList(held[0], held[2])
 
     def _count_keys(self, snapshot: TrustSnapshot) -> None:
-        now = int(self._clock())
-        states = ("active", "revoked", "expired")
-        counts = {(str(iss), state): 0 for iss in snapshot.issuers for state in states}
-        for k in snapshot.keys.values():
-            state = "revoked" if k.revoked else "expired" if k.naf < now else "active"
-            label = (self._metrics.issuer_label(k.iss), state)
-            counts[label] = counts.get(label, 0) + 1
-        for (label_iss, state), n in counts.items():
-            self._metrics.trust_keys.labels(label_iss, state).set(n)
-        self._metrics.trust_version.set(snapshot.version)
+        self._metrics.count_trust(snapshot, self._clock())

@@ -11,6 +11,7 @@ whose key is not found.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,12 +20,13 @@ from gateway.core.model import MALFORMED, Code, Status, Verdict
 from gateway.core.trust import TrustSnapshot
 from gateway.core.verify import find_key, judge, signature_holds
 from gateway.core.wire import Malformed, decode_code
+from gateway.errors import RateLimited, Unavailable
 from gateway.metrics import Metrics
 from gateway.service.local_cache import Checked, LocalCache
 from gateway.service.rates import RateLeases
 from gateway.service.trust import TrustKeeper
 from gateway.store import keys
-from gateway.store.lookup import LookupCoalescer
+from gateway.store.lookup import Fetched, LookupCoalescer, RateCharge
 from gateway.store.status import decode_status
 
 _VALID, _INVALID = b"\x01", b"\x00"
@@ -50,18 +52,21 @@ class VerificationService:
         self._local = local
         self._metrics = metrics
         self._rates = RateLeases()
+        metrics.watch_local_cache(local.__len__)
 
     async def charge(self, client: ClientConfig, cost: int = 1) -> None:
         """Charge a request whose codes are not read: it failed first, or it is not a verify
         call (SPEC §5: 429 takes precedence over 413, 415 and 400)."""
+        self._metrics.count_client(client.id, 0)
         charge = self._rates.plan(client, cost)
         if charge is not None:
             try:
                 fetched = await self._lookups.charge(charge)
-            except BaseException:  # Unavailable, or the client went away: end the lease request
+            except BaseException as exc:  # Unavailable, or the client went away: end the lease
                 self._rates.settle(charge, None)
+                self._count_failure(client, exc)
                 raise
-            self._rates.settle(charge, fetched)
+            self._settle(client, charge, fetched)
 
     async def verify(
         self, envelopes: Sequence[bytes | None], now: int, client: ClientConfig | None
@@ -70,18 +75,28 @@ class VerificationService:
         client (None: not rate-limited) pays one token per element."""
         work: list[_Work | Verdict] = [self._prepare(e, now) for e in envelopes]
         wanted: list[bytes] = []
+        local_hits = 0
         for w in work:
             if isinstance(w, _Work):
                 wanted.append(keys.status(w.code.iss, w.code.sub))
                 if w.signature_valid is None:
                     wanted.append(keys.signature_outcome(w.digest))
+                else:
+                    local_hits += 1
+        looked_up = len(envelopes) - envelopes.count(None)
+        self._metrics.count_local_cache(local_hits, looked_up - local_hits)
+        if client is not None:
+            self._metrics.count_client(client.id, len(envelopes))
         charge = self._rates.plan(client, max(1, len(envelopes))) if client else None
+        started = time.perf_counter()
         try:
             fetched = await self._lookups.fetch(wanted, charge)
-        except BaseException:  # Unavailable, or the client went away: end the lease request
+        except BaseException as exc:  # Unavailable, or the client went away: end the lease
             self._rates.settle(charge, None)
+            self._count_failure(client, exc)
             raise
-        self._rates.settle(charge, fetched)
+        self._metrics.redis_lookup.observe(time.perf_counter() - started)
+        self._settle(client, charge, fetched)
         trust = await self._trust.at(fetched.version)
         values = iter(fetched.values)
         verdicts = []
@@ -92,9 +107,25 @@ class VerificationService:
                 verdict = self._finish(w, cached, trust, now, status)
             else:
                 verdict = w
-            self._metrics.count_verdict(verdict)
             verdicts.append(verdict)
+        self._metrics.count_verdicts(verdicts)
         return verdicts
+
+    def _settle(
+        self, client: ClientConfig | None, charge: RateCharge | None, fetched: Fetched
+    ) -> None:
+        try:
+            self._rates.settle(charge, fetched)
+        except RateLimited:
+            if client is not None:
+                self._metrics.count_client_rejected(client.id, "rate_limited")
+            raise
+
+    def _count_failure(self, client: ClientConfig | None, exc: BaseException) -> None:
+        if isinstance(exc, Unavailable):
+            self._metrics.count_redis_error("lookup")
+            if client is not None:
+                self._metrics.count_client_rejected(client.id, "unavailable")
 
     def _prepare(self, envelope: bytes | None, now: int) -> _Work | Verdict:
         if envelope is None:
@@ -102,9 +133,7 @@ class VerificationService:
         digest = hashlib.sha256(envelope).digest()
         hit = self._local.get(digest, now)
         if hit is not None:
-            self._metrics.cache.labels("local", "hit").inc()
             return _Work(digest, hit.code, hit.signature_valid)
-        self._metrics.cache.labels("local", "miss").inc()
         try:
             return _Work(digest, decode_code(envelope), None)
         except Malformed:
@@ -123,10 +152,10 @@ class VerificationService:
             return found
         if w.signature_valid is None:
             if cached is not None:
-                self._metrics.cache.labels("redis", "hit").inc()
+                self._metrics.redis_hit.inc()
                 w.signature_valid = cached == _VALID
             else:
-                self._metrics.cache.labels("redis", "miss").inc()
+                self._metrics.redis_miss.inc()
                 w.signature_valid = signature_holds(w.code, found)
                 ttl = w.code.exp - now
                 if ttl > 0:

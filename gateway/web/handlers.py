@@ -11,13 +11,13 @@ from typing import Any
 
 import msgpack
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from gateway.core.model import Verdict
 from gateway.core.wire import encode_b64url
 from gateway.errors import HcgwError, Unavailable
 from gateway.web import bodies
-from gateway.web.hub import HUB, Hub
+from gateway.web.dashboard import add_dashboard_routes
+from gateway.web.hub import HUB
 from gateway.web.openapi import openapi_document
 
 
@@ -135,13 +135,6 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
-async def metrics(request: web.Request) -> web.Response:
-    hub: Hub = request.app[HUB]
-    hub.refresh_gauges()
-    body = generate_latest(hub.metrics.registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
-
-
 def add_routes(app: web.Application, *, operator_views: bool = True) -> None:
     r = app.router
     r.add_post("/v1/verify", verify_one)
@@ -160,4 +153,5 @@ def add_routes(app: web.Application, *, operator_views: bool = True) -> None:
 
 
 def add_operator_routes(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics)
+    """/metrics, /dashboard and /dashboard/data (``gateway.web.dashboard``)."""
+    add_dashboard_routes(app)

@@ -1,12 +1,13 @@
 """The two middlewares: in-flight limit and error rendering (with the request timer).
 
-Every error leaves here as ``{"error", "detail"}`` JSON (SPEC §7); handlers only raise.
-Anything unexpected is logged with its trace and answered 500 without one.
+Every error leaves here as ``{"error", "detail"}`` JSON (SPEC §7); handlers only raise. Each
+error answer is counted and logged as one JSON line (``gateway.metrics.logs``); anything
+unexpected is logged with where it was raised and answered 500 without a trace. The in-flight
+count is a plain integer the metrics read when they are exposed.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 
 from aiohttp import web
@@ -14,10 +15,10 @@ from aiohttp.typedefs import Handler, Middleware
 
 from gateway.errors import HcgwError, MethodNotAllowed, NotFound, Overloaded
 from gateway.metrics import Metrics
+from gateway.metrics.logs import ErrorLog
 
-log = logging.getLogger("hcgw.errors")
-
-_UNLIMITED = frozenset({"/healthz", "/readyz", "/metrics"})
+# Operator views stay up when the hub is over its in-flight limit.
+_UNLIMITED = frozenset({"/healthz", "/readyz", "/metrics", "/dashboard", "/dashboard/data"})
 
 
 def error_response(error: HcgwError) -> web.Response:
@@ -31,6 +32,8 @@ def _route(request: web.Request) -> str:
 
 def make_middlewares(metrics: Metrics, max_inflight: int) -> list[Middleware]:
     inflight = 0
+    metrics.watch_inflight(lambda: inflight)
+    errors_log = ErrorLog()
 
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -42,41 +45,41 @@ def make_middlewares(metrics: Metrics, max_inflight: int) -> list[Middleware]:
                 if inflight >= max_inflight:
                     raise Overloaded(f"over {max_inflight} requests in flight")
                 inflight += 1
-                metrics.inflight.set(inflight)
             try:
                 return await handler(request)
             finally:
                 if counted:
                     inflight -= 1
-                    metrics.inflight.set(inflight)
         except HcgwError as exc:
-            if exc.status in (413, 429, 503):
-                metrics.rejected.labels(exc.error).inc()
-            return error_response(exc)
+            return failed(request, exc)
         except web.HTTPMethodNotAllowed as exc:
             allow = ", ".join(sorted(exc.allowed_methods))
-            return error_response(
-                MethodNotAllowed(f"{request.method} is not allowed here", headers={"Allow": allow})
+            return failed(
+                request,
+                MethodNotAllowed(f"{request.method} is not allowed here", headers={"Allow": allow}),
             )
         except web.HTTPNotFound:
-            return error_response(NotFound(f"no such resource: {request.path}"))
+            return failed(request, NotFound(f"no such resource: {request.path}"))
         except web.HTTPException as exc:  # aiohttp's own refusals; keep the status, our shape
             if exc.status < 400:
                 raise
-            return web.json_response(
-                {
-                    "error": "bad_request" if exc.status < 500 else "unavailable",
-                    "detail": exc.reason,
-                },
-                status=exc.status,
-            )
-        except Exception:
-            log.exception("unexpected error on %s %s", request.method, _route(request))
+            error = "bad_request" if exc.status < 500 else "unavailable"
+            metrics.count_error(error)
+            errors_log.error(exc.status, error, _route(request), request.method, exc.reason)
+            return web.json_response({"error": error, "detail": exc.reason}, status=exc.status)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: a 500, logged
+            metrics.count_error("internal")
+            errors_log.exception(exc, _route(request), request.method)
             return web.json_response(
                 {"error": "internal", "detail": "an unexpected error; it has been logged"},
                 status=500,
             )
         finally:
-            metrics.request_duration.labels(_route(request)).observe(time.perf_counter() - started)
+            metrics.observe_request(_route(request), time.perf_counter() - started)
+
+    def failed(request: web.Request, exc: HcgwError) -> web.Response:
+        metrics.count_error(exc.error)
+        errors_log.error(exc.status, exc.error, _route(request), request.method, exc.detail)
+        return error_response(exc)
 
     return [errors]

@@ -14,6 +14,8 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.web import dashboard_schema
+
 __all__ = ["openapi_document"]
 
 Schema = dict[str, Any]
@@ -440,6 +442,7 @@ _SCHEMAS: dict[str, Schema] = {
             },
         },
     },
+    "DashboardData": dashboard_schema.DASHBOARD_DATA,
 }
 
 # ---------------------------------------------------------------- reusable responses
@@ -810,6 +813,7 @@ _PATHS: dict[str, Schema] = {
             },
         }
     },
+    **dashboard_schema.PATHS,
 }
 
 # ---------------------------------------------------------------- the document
@@ -840,7 +844,10 @@ _DOCUMENT: dict[str, object] = {
         {"name": "verification", "description": "Verifier clients (SPEC §3, §5)."},
         {"name": "trust list", "description": "The signed trust list (SPEC §6)."},
         {"name": "issuers", "description": "Management messages from issuers (SPEC §4)."},
-        {"name": "operations", "description": "Health, readiness, this document, metrics (§7)."},
+        {
+            "name": "operations",
+            "description": "Health, readiness, this document, metrics and the dashboard (§7).",
+        },
     ],
     "security": [],
     "paths": _PATHS,

@@ -1,0 +1,84 @@
+"""What Prometheus reads: one process's metrics, or the total over every worker process.
+
+prometheus-client decides once, at import, whether metric values live in process memory or in
+per-process memory-mapped files: it does so when ``PROMETHEUS_MULTIPROC_DIR`` is set, as the
+supervisor sets it for its workers. :func:`multiprocess_dir` asks the library which it chose, so
+the two cannot disagree. In that mode /metrics on any worker merges every worker's files
+(``MultiProcessCollector``): counters and histograms add up, gauges follow their
+``multiprocess_mode`` (``livesum`` for in-flight requests, ``livemostrecent`` for shared state).
+A worker that exits is marked dead by the supervisor, which drops its live gauges; its counts
+stay in the totals, as a counter's must.
+
+A gauge of this process's memory is read, not pushed: :class:`Publisher` sets it from a reader
+before every exposition, and in multi-process mode also once a second from a daemon thread, so
+the other workers' scrapes see it at most a second late.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Gauge, Metric, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
+
+PUBLISH_EVERY = 1.0  # seconds
+
+
+def multiprocess_dir() -> str | None:
+    """The shared metrics directory when prometheus-client runs in multi-process mode."""
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        return None
+    # The variable the library read to choose its mode (its spelling since prometheus-client 0.10).
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+def _source(registry: CollectorRegistry, directory: str | None) -> CollectorRegistry:
+    if directory is None:
+        return registry
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged, directory)  # type: ignore[no-untyped-call]
+    return merged
+
+
+def exposition(registry: CollectorRegistry, directory: str | None) -> bytes:
+    """The text format (0.0.4) of ``registry``, or of every worker's files."""
+    return generate_latest(_source(registry, directory))
+
+
+def families(registry: CollectorRegistry, directory: str | None) -> Iterable[Metric]:
+    """The same metric families :func:`exposition` renders, for the dashboard to read."""
+    return _source(registry, directory).collect()
+
+
+class Publisher:
+    def __init__(self, background: bool) -> None:
+        self._background = background
+        self._watched: list[tuple[Gauge, Callable[[], float]]] = []
+        self._thread: threading.Thread | None = None
+
+    def watch(self, gauge: Gauge, read: Callable[[], float]) -> None:
+        self._watched.append((gauge, read))
+        gauge.set(read())
+        if self._background and self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="hcgw-metrics-publisher", daemon=True
+            )
+            self._thread.start()
+
+    def read(self, gauge: Gauge) -> float:
+        return sum(read() for g, read in self._watched if g is gauge)
+
+    def publish(self) -> None:
+        for gauge, read in self._watched:
+            gauge.set(read())
+
+    def _run(self) -> None:
+        tick = threading.Event()
+        while not tick.wait(PUBLISH_EVERY):
+            # A reader racing the event loop sees an int or a dict's length: atomic under the
+            # GIL. At interpreter exit the files may be closed under us; the thread just ends.
+            with contextlib.suppress(Exception):
+                self.publish()

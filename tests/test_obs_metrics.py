@@ -1,0 +1,259 @@
+"""Metrics (SPEC §7 and the operator's extras) after known traffic, in one process: what was
+sent is what is counted, by issuer, outcome, cache layer, client, error and route; gauges of
+shared state are fresh at scrape; label values stay in fixed sets whatever clients send."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.parser import text_string_to_metric_families
+
+from factory import (
+    BJ,
+    GD,
+    HB,
+    MSGPACK,
+    NOW,
+    SLOW_TOKEN,
+    VERIFY_TOKEN,
+    b64,
+    bearer,
+    claims,
+    envelope,
+    pack,
+)
+from gateway.core.crypto import generate_private_key
+from gateway.core.model import Alg, Domain
+from gateway.metrics import observe_many
+from gateway.metrics.catalogue import (
+    CLIENT_REJECTIONS,
+    ERRORS,
+    KEY_STATES,
+    LAYERS,
+    OUTCOMES,
+    REDIS_OPS,
+    REJECTIONS,
+)
+
+Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse(text: str) -> Series:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def scrape(hub) -> Series:
+    r = await hub.get("/metrics")
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    return parse(await r.text())
+
+
+def value(series: Series, name: str, **labels: str) -> float:
+    return series.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def sub(i: int) -> bytes:
+    return hashlib.sha256(f"subject {i}".encode()).digest()[:16]
+
+
+async def verify(hub, body: bytes, token: str = VERIFY_TOKEN, path: str = "/v1/verify"):
+    return await hub.post(path, data=body, headers={**bearer(token), **MSGPACK})
+
+
+async def test_known_traffic_is_counted_by_issuer_outcome_layer_client_and_route(
+    make_hub,
+) -> None:
+    hub = await make_hub()
+    w = hub.world
+    for iss in (GD, BJ):
+        r = await hub.post(f"/v1/issuers/{iss}/keys", data=w.key_add(iss), headers=MSGPACK)
+        assert r.status == 201
+    r = await hub.post(
+        f"/v1/issuers/{GD}/status", data=w.status(GD, [[sub(1), 2, 5, NOW - 30]]), headers=MSGPACK
+    )
+    assert r.status == 200
+    green = w.code(GD, sub=sub(0))
+    for body in (
+        green,
+        green,  # the second is a local cache hit
+        w.code(GD, sub=sub(1), sv=1),  # red by status
+        w.code(BJ, col=1, sub=sub(2)),
+        b"junk",
+        w.code("999999", key=w.issuers[GD].code_key),  # not enrolled
+    ):
+        assert (await verify(hub, body)).status == 200
+    batch = pack([w.code(HB), w.code(GD, sub=sub(3)), w.code(GD, sub=sub(4)), "not bin"])
+    assert (await verify(hub, batch, path="/v1/verify/batch")).status == 200
+    assert (await verify(hub, green, token="t-unknown-" + "x" * 30)).status == 401
+    statuses = [(await verify(hub, green, token=SLOW_TOKEN)).status for _ in range(8)]
+    assert 429 in statuses
+
+    m = await scrape(hub)
+    v = "hcgw_verifications_total"
+    assert value(m, v, iss=GD, outcome="green") == 4 + statuses.count(200)
+    assert value(m, v, iss=GD, outcome="red") == 1
+    assert value(m, v, iss=BJ, outcome="yellow") == 1
+    assert value(m, v, iss=HB, outcome="unknown_kid") == 1
+    assert value(m, v, iss="unknown", outcome="malformed") == 2  # junk, "not bin"
+    assert value(m, v, iss="unknown", outcome="unknown_issuer") == 1
+    assert sum(x for (n, _), x in m.items() if n == v) == 10 + statuses.count(200)
+    # Local: every element that is bytes is looked up, before the rate is charged; the repeats
+    # of `green` hit (the slow client's too). Redis: codes whose key was found, first seen.
+    assert value(m, "hcgw_cache_total", layer="local", outcome="hit") == 1 + 8
+    assert value(m, "hcgw_cache_total", layer="local", outcome="miss") == 8
+    assert value(m, "hcgw_cache_total", layer="redis", outcome="miss") == 5
+    assert value(m, "hcgw_client_requests_total", client="terminal") == 7
+    assert value(m, "hcgw_client_codes_total", client="terminal") == 10
+    assert value(m, "hcgw_client_requests_total", client="slow") == 8
+    assert value(m, "hcgw_client_rejected_total", client="slow", reason="rate_limited") == (
+        statuses.count(429)
+    )
+    assert value(m, "hcgw_rejected_total", reason="rate_limited") == statuses.count(429)
+    assert value(m, "hcgw_errors_total", error="rate_limited") == statuses.count(429)
+    assert value(m, "hcgw_errors_total", error="unauthenticated") == 1
+    route = "hcgw_request_duration_seconds_count"
+    assert value(m, route, route="/v1/verify") == 6 + 1 + 8
+    assert value(m, route, route="/v1/verify/batch") == 1
+    assert value(m, route, route="/v1/issuers/{iss}/keys") == 2
+    assert value(m, "hcgw_redis_lookup_seconds_count") == 7 + 8  # 429 is decided in Redis
+    assert value(m, "hcgw_status_events_total", iss=GD) == 1
+    assert value(m, "hcgw_status_event_lag_seconds_count") == 1
+    assert value(m, "hcgw_status_event_lag_seconds_sum") == 30
+    assert value(m, "hcgw_status_event_lag_seconds_bucket", le="10.0") == 0
+    assert value(m, "hcgw_status_event_lag_seconds_bucket", le="30.0") == 1
+    assert value(m, "hcgw_redis_up") == 1 and value(m, "hcgw_redis_keys") > 0
+    assert value(m, "hcgw_local_cache_entries") == len(hub.hub.local) > 0
+    assert value(m, "hcgw_inflight_requests") == 0
+
+
+async def test_trust_gauges_show_keys_by_state_keys_near_naf_and_the_list_served(
+    make_hub,
+) -> None:
+    hub = await make_hub()
+    w, now = hub.world, NOW
+    soon = generate_private_key(Alg.ED25519)
+    adds = [
+        (GD, w.key_add(GD, naf=now + 30 * 86_400)),
+        (GD, w.key_add(GD, soon, naf=now + 3600)),  # expiring within 24 h
+        (BJ, w.key_add(BJ, nbf=now - 7200, naf=now - 60)),  # already past its naf
+    ]
+    for iss, body in adds:
+        assert (await hub.post(f"/v1/issuers/{iss}/keys", data=body, headers=MSGPACK)).status == 201
+    kid = w.issuers[GD].code_key.public.kid
+    revoke = w.message(GD, "key.revoke", kid=kid)
+    assert (
+        await hub.post(f"/v1/issuers/{GD}/keys/revoke", data=revoke, headers=MSGPACK)
+    ).status == 200
+
+    m = await scrape(hub)
+    assert value(m, "hcgw_trust_keys", iss=GD, state="active") == 1
+    assert value(m, "hcgw_trust_keys", iss=GD, state="revoked") == 1
+    assert value(m, "hcgw_trust_keys", iss=BJ, state="expired") == 1
+    assert value(m, "hcgw_trust_keys", iss=HB, state="active") == 0
+    assert value(m, "hcgw_trust_keys_expiring", iss=GD) == 1
+    assert value(m, "hcgw_trust_signing_until_timestamp_seconds", iss=GD) == now + 3600
+    assert value(m, "hcgw_trust_signing_until_timestamp_seconds", iss=BJ) == 0
+    assert value(m, "hcgw_trust_list_version") == 5  # four registry changes, counted from 1
+    assert value(m, "hcgw_trust_list_issued_timestamp_seconds") == now
+    assert value(m, "hcgw_trust_list_expiry_timestamp_seconds") == now + 3600
+    hub.clock.now = now + 7200  # the soon key's naf has passed: expired at the next scrape
+    m = await scrape(hub)
+    assert value(m, "hcgw_trust_keys", iss=GD, state="expired") == 1
+    assert value(m, "hcgw_trust_keys_expiring", iss=GD) == 0
+
+
+async def test_redis_up_falls_to_0_when_redis_hangs_and_comes_back(make_hub, fresh_redis) -> None:
+    hub = await make_hub(url=fresh_redis.url)
+    assert value(await scrape(hub), "hcgw_redis_up") == 1
+    fresh_redis.pause()
+    try:
+        m = await scrape(hub)
+        assert value(m, "hcgw_redis_up") == 0
+        assert value(m, "hcgw_redis_errors_total", op="ping") >= 1
+    finally:
+        fresh_redis.resume()
+    assert value(await scrape(hub), "hcgw_redis_up") == 1
+
+
+async def test_label_values_stay_in_fixed_sets_after_10000_requests_with_random_issuers_and_kids(
+    make_hub,
+) -> None:
+    hub = await make_hub()
+    w = hub.world
+    assert (await hub.post(f"/v1/issuers/{GD}/keys", data=w.key_add(GD), headers=MSGPACK)).status
+    before = set(await scrape(hub))
+    rng = random.Random(5)
+    signer = w.issuers[GD].code_key
+    sent: set[str] = set()
+
+    def random_code() -> bytes:
+        iss = rng.choice([GD, BJ, HB, f"{rng.randrange(10**6):06d}"])
+        kid = os.urandom(8) if rng.random() < 0.7 else None
+        sent.add(iss)
+        return w.code(iss, key=signer) if kid is None else _with_kid(w, iss, signer, kid)
+
+    async def one(i: int) -> int:
+        kind = i % 10
+        if kind < 7:
+            return (await verify(hub, random_code())).status
+        if kind == 7:  # a path nobody routes, carrying a random issuer and kid
+            iss, kid = f"{rng.randrange(10**6):06d}", b64(os.urandom(8))
+            return (await hub.get(f"/v1/issuers/{iss}/keys/{kid}")).status
+        if kind == 8:  # an unknown token
+            return (await verify(hub, random_code(), token=b64(os.urandom(24)))).status
+        iss = f"{rng.randrange(10**6):06d}"  # a management call for any issuer
+        return (await hub.get(f"/v1/issuers/{iss}/status/mark")).status
+
+    statuses: list[int] = []
+    for start in range(0, 10_000, 200):
+        statuses += await asyncio.gather(*(one(i) for i in range(start, start + 200)))
+    assert len(statuses) == 10_000 and {200, 401, 404} <= set(statuses)
+
+    after = await scrape(hub)
+    routes = {r.resource.canonical for r in hub.app.router.routes() if r.resource} | {"unmatched"}
+    allowed = {
+        "iss": {GD, BJ, HB, "unknown"},
+        "outcome": {*OUTCOMES, "hit", "miss"},
+        "route": routes,
+        "error": set(ERRORS),
+        "client": {"terminal", "mirror", "noscope", "slow"},
+        "layer": set(LAYERS),
+        "reason": {*REJECTIONS, *CLIENT_REJECTIONS},
+        "state": set(KEY_STATES),
+        "op": set(REDIS_OPS),
+    }
+    for name, labels in after:
+        for label, v in labels:
+            if label != "le":  # bucket bounds: fixed by the catalogue
+                assert v in allowed[label], (name, label, v)
+    new = {s for s in after if s not in before}  # bound on first use: routes and clients
+    assert all(name.startswith(("hcgw_request_duration", "hcgw_client_")) for name, _ in new)
+    assert len(after) < 2 * len(before)  # bounded: nothing grew with the traffic
+    assert not (sent - {GD, BJ, HB}) & {v for _, labels in after for _, v in labels}
+
+
+def _with_kid(w, iss: str, signer, kid: bytes) -> bytes:
+    return envelope(Domain.CODE, signer, pack(claims(iss)), kid=kid)
+
+
+def test_observing_many_values_at_once_equals_observing_them_one_by_one() -> None:
+    values = [0.0, 0.4, 0.5, 0.7, 1.0, 3.0, 59.9, 60.0, 61.0, 10**6]
+    a = Histogram("a", "a", buckets=(0.5, 1.0, 60.0), registry=CollectorRegistry())
+    b = Histogram("b", "b", buckets=(0.5, 1.0, 60.0), registry=CollectorRegistry())
+    for x in values:
+        a.observe(x)
+    observe_many(b, values)
+    observe_many(b, [])
+    samples = [
+        [(s.name[1:], s.labels, s.value) for s in h.collect()[0].samples if "created" not in s.name]
+        for h in (a, b)
+    ]
+    assert samples[0] == samples[1]

@@ -1,0 +1,102 @@
+"""Metrics of a real ``hcgw serve``, with one worker and with two: /metrics on any worker totals
+what every worker counted, and so does the dashboard's JSON, recent management writes included.
+
+With two workers the supervisor sets PROMETHEUS_MULTIPROC_DIR; each worker writes its own files
+there, which this test also reads one by one to show that both workers did part of the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from factory import GD, MSGPACK, World, bearer
+from gateways import GatewayProcess
+from test_obs_metrics import parse, value
+
+pytestmark = pytest.mark.slow
+
+CODES = 300
+
+
+@pytest.fixture(params=[1, 2], ids=["1 worker", "2 workers"])
+def gateway(request, tmp_path: Path, redis_url: str) -> Iterator[tuple[GatewayProcess, World, int]]:
+    world = World.make()
+    workers = request.param
+    gw = GatewayProcess(
+        world, tmp_path, redis_url, "obs", workers=str(workers), data_dir=str(tmp_path)
+    )
+    gw.start()
+    try:
+        yield gw, world, workers
+    finally:
+        assert gw.stop() == 0
+
+
+def per_worker_counts(metrics_dir: Path, name: str) -> dict[str, float]:
+    """One worker's files at a time: {file: sum of ``name`` samples}."""
+    out = {}
+    for path in sorted(metrics_dir.glob("counter_*.db")):
+        families = MultiProcessCollector.merge([str(path)])
+        out[path.name] = sum(s.value for f in families for s in f.samples if s.name == name)
+    return out
+
+
+async def test_metrics_on_any_worker_total_every_workers_counts(gateway, tmp_path) -> None:
+    gw, world, workers = gateway
+    now = int(time.time())
+    # A new connection per request: the kernel spreads them over the workers.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+
+        async def post(path: str, body: bytes, **headers: str) -> int:
+            async with s.post(gw.url + path, data=body, headers={**MSGPACK, **headers}) as r:
+                await r.read()
+                return r.status
+
+        add = world.key_add(GD, now=now, nbf=now - 60, naf=now + 3600)
+        assert await post(f"/v1/issuers/{GD}/keys", add) == 201
+        for i in range(3):
+            status = world.status(GD, [[os.urandom(16), 2, 1, now - 5]], now=now)
+            assert await post(f"/v1/issuers/{GD}/status", status) == 200, i
+        codes = [world.code(GD, iat=now) for _ in range(CODES // 2)]
+        answers = await asyncio.gather(
+            *(post("/v1/verify", c, **bearer()) for c in codes + codes)  # each twice
+        )
+        assert answers == [200] * CODES
+
+        scrapes = []
+        for _ in range(6 * workers):  # several scrapes, so that every worker answers some
+            async with s.get(gw.url + "/metrics") as r:
+                scrapes.append(parse(await r.text()))
+        datas = []
+        for _ in range(4 * workers):
+            async with s.get(gw.url + "/dashboard/data") as r:
+                datas.append(await r.json())
+
+    for m in scrapes:
+        v = "hcgw_verifications_total"
+        assert value(m, v, iss=GD, outcome="green") == CODES
+        assert value(m, "hcgw_request_duration_seconds_count", route="/v1/verify") == CODES
+        assert value(m, "hcgw_client_codes_total", client="terminal") == CODES
+        assert value(m, "hcgw_status_events_total", iss=GD) == 3
+        assert value(m, "hcgw_status_event_lag_seconds_count") == 3
+        local = sum(value(m, "hcgw_cache_total", layer="local", outcome=o) for o in ("hit", "miss"))
+        assert local == CODES
+        assert value(m, "hcgw_trust_keys", iss=GD, state="active") == 1
+        assert value(m, "hcgw_trust_list_version") == 2
+        assert value(m, "hcgw_redis_up") == 1
+    for d in datas:
+        assert d["verifications"]["by_colour"]["green"]["total"] == CODES
+        assert [e["action"] for e in d["events"]] == ["status"] * 3 + ["key.add"]
+    if workers == 2:
+        assert len({d["pid"] for d in datas}) == 2  # both workers answered the dashboard
+        counts = per_worker_counts(tmp_path / "run" / "metrics", "hcgw_verifications_total")
+        assert len(counts) == 2 and all(n > 0 for n in counts.values()), counts
+        assert sum(counts.values()) == CODES
