@@ -78,6 +78,14 @@ def test_each_target_is_a_ratio_to_a_limit_of_the_same_run() -> None:
     assert two["ratio"] == pytest.approx(20_000 / 12_000) and not two["met"]
 
 
+def test_a_target_from_a_figure_taken_on_a_busy_machine_says_so() -> None:
+    d = doc()
+    d["gateway"]["1"]["scenarios"]["single code, cache hit"]["busy_before"] = 0.9
+    flagged = {t["target"]: t["disturbed"] for t in targets(d)}
+    assert flagged["single code, cache hit ≥ 0.6 × empty handler"]
+    assert not flagged["single code, cache miss ≥ 0.8 × 1/(1/empty + 1/raw)"]
+
+
 def test_a_latency_target_is_met_below_its_limit() -> None:
     (p99,) = [t for t in targets(doc()) if "p99" in t["target"]]
     assert p99["value"] == 4.0 and p99["ratio"] == pytest.approx(0.8) and p99["met"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import tempfile
@@ -32,12 +33,22 @@ def add_bench_parser(sub: Any) -> None:
     b.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     b.add_argument("--workdir", type=Path, help="keep the run's files here (default: a temp dir)")
+    b.add_argument(
+        "--from-json", type=Path, help="measure nothing: write BENCHMARKS.md again from --json"
+    )
 
 
 def bench_command(args: argparse.Namespace) -> int:
     from load_tests.bench.markdown import render
     from load_tests.bench.run import BenchConfig, bench, write
+    from load_tests.bench.targets import targets
     from load_tests.wrk import available
+
+    if args.from_json:
+        doc = json.loads(args.from_json.read_text())
+        doc["targets"] = targets(doc)
+        args.out.write_text(render(doc, doc.get("command", "hcgw-load bench")))
+        return 0
 
     if not available():
         print("hcgw-load bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -60,6 +71,7 @@ def bench_command(args: argparse.Namespace) -> int:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         doc = bench(cfg, log, workdir)
+    doc["command"] = command
     text = render(doc, command)
     args.out.write_text(text)
     if args.json:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from load_tests.bench.targets import RAW_CALL, raw_mix
+from load_tests.bench.targets import RAW_CALL, disturbed, raw_mix
 
 
 def _n(x: float | None, digits: int = 0) -> str:
@@ -60,8 +61,9 @@ def render(doc: dict[str, Any], command: str) -> str:
     shares = ", ".join(f"{a} {v:.0%}" for a, v in doc["corpus"]["valid_algs"].items())
     lines += [
         f"| raw verify, corpus mix ({shares}) | {_n(raw)} /s | the limit for codes below |",
-        f"| empty aiohttp POST handler, wrk | {_n(empty)} req/s | p99 "
-        f"{_ms(doc['empty']['latency_us']['p99'])} ms |",
+        f"| empty aiohttp POST handler, wrk | {_n(empty)} req/s | the better of "
+        f"{_n(doc['empty'].get('rate_start', empty))} (first) and "
+        f"{_n(doc.get('empty_end', {}).get('rate'))} (last measurement of the run) |",
     ]
     cc = doc["empty"]["crosscheck"]
     lines += [
@@ -98,6 +100,7 @@ def render(doc: dict[str, Any], command: str) -> str:
     for workers, g in doc["gateway"].items():
         for name, fig in g.get("scenarios", {}).items():
             flag = " (wrapped: repeats)" if fig.get("wrapped") else ""
+            flag += " (disturbed: the machine was busy before)" if disturbed(fig) else ""
             err = sum(fig["errors"].values())
             flag += f" ({err} errors)" if err else ""
             lines.append(
@@ -129,7 +132,8 @@ def render(doc: dict[str, Any], command: str) -> str:
             f"| {p['traffic']} | {p['fraction']:.0%} = {_n(p['target_rate'])}/s | "
             f"{_n(p['achieved'])}/s | {_ms(lat['p50'])} | {_ms(lat['p90'])} | {_ms(lat['p99'])} | "
             f"{_ms(lat['p99_9'])} | {_ms(lat['max'])} | {_ms(p['service_us']['p99'])} | "
-            f"{p['verdict']} | {p.get('busy_before', 0):.0%} / {p.get('system_busy', 0):.0%} |"
+            f"{p['verdict']}{' (disturbed)' if disturbed(p) else ''} | "
+            f"{p.get('busy_before', 0):.0%} / {p.get('system_busy', 0):.0%} |"
         )
     lines += ["", "Latencies in ms.", "", "## Redis memory", ""]
     ms = one.get("memory_status", {})
@@ -155,6 +159,8 @@ def render(doc: dict[str, Any], command: str) -> str:
         met = "**yes**" if t["met"] else "no"
         if t["value"] is None:
             met = "not measured"
+        elif t.get("disturbed"):
+            met += " (disturbed)"
         lines.append(
             f"| {t['target']} | {_n(t['value'], 2 if t['value'] and t['value'] < 100 else 0)} | "
             f"{_n(t['limit_value'], 2 if t['limit_value'] < 100 else 0)} ({t['limit']}) | "
@@ -164,6 +170,12 @@ def render(doc: dict[str, Any], command: str) -> str:
     reached = [t for t in doc["targets"] if t["met"]]
     missed = [t for t in doc["targets"] if not t["met"] and t["value"] is not None]
     lines.append(f"Met: {len(reached)} of {len(doc['targets'])}.")
+    shaky = [t["target"] for t in doc["targets"] if t.get("disturbed")]
+    if shaky:
+        lines.append(
+            "Measured while others' work kept the machine busy (the bench waited "
+            f"{s.get('max_wait_s', 0):g} s and went on), to be read with care: " + "; ".join(shaky)
+        )
     for t in missed:
         higher = "≤" not in t["target"]
         by = (1 - t["ratio"] / t["goal"]) if higher else (t["ratio"] / t["goal"] - 1)
@@ -176,6 +188,9 @@ def render(doc: dict[str, Any], command: str) -> str:
                 top = "; ".join(f"{f} {share:.0%}" for f, share in prof["self"][:6])
                 lines.append(f"- profile, {workers} worker(s), {name} ({prof['samples']} "
                              f"samples, self time): {top}")  # fmt: skip
+    notes = Path(__file__).with_name("notes.md")
+    if notes.exists():
+        lines += ["", notes.read_text(encoding="utf-8").rstrip()]
     lines += ["", "## Reproduce", "", "```", "apt-get install -y wrk   # Debian's wrk 4.1",
               "./run test               # sets up .venv with the dev (and load) extras",
               command, "```", ""]  # fmt: skip
