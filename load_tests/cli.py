@@ -56,6 +56,14 @@ def stall(text: str) -> tuple[float, float]:
     return float(m.group(1)), float(m.group(2))
 
 
+def procs(text: str) -> int:
+    if text == "auto":
+        return len(os.sched_getaffinity(0))
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a count >= 1 or auto")
+    return int(text)
+
+
 def cpus(text: str) -> tuple[int, ...]:
     out: list[int] = []
     for part in text.split(","):
@@ -94,7 +102,9 @@ def add_traffic_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--skip", type=int, default=0, help="leave out the first N corpus codes")
     g.add_argument("--seed", type=int, default=1)
-    p.add_argument("--procs", type=int, default=1, help="generator processes ('one per core')")
+    p.add_argument(
+        "--procs", type=procs, default=1, help="generator processes; auto: one per usable core"
+    )
     p.add_argument(
         "--cpus", type=cpus, default=(), help="pin generator j to the j-th of these, e.g. 1 or 0-1"
     )
