@@ -70,6 +70,11 @@ async def test_metrics_on_any_worker_total_every_workers_counts(gateway, tmp_pat
             *(post("/v1/verify", c, **bearer()) for c in codes + codes)  # each twice
         )
         assert answers == [200] * CODES
+        await asyncio.sleep(1.2)  # every worker has published its own gauges since
+        entries = set()
+        for _ in range(6 * workers):
+            async with s.get(gw.url + "/metrics") as r:
+                entries.add(value(parse(await r.text()), "hcgw_local_cache_entries"))
 
         scrapes = []
         for _ in range(6 * workers):  # several scrapes, so that every worker answers some
@@ -92,6 +97,10 @@ async def test_metrics_on_any_worker_total_every_workers_counts(gateway, tmp_pat
         assert value(m, "hcgw_trust_keys", iss=GD, state="active") == 1
         assert value(m, "hcgw_trust_list_version") == 2
         assert value(m, "hcgw_redis_up") == 1
+    # Per-process gauges, summed over live workers (each publishes its own once a second): the
+    # same sum whichever worker answers.
+    assert len(entries) == 1 and entries.pop() >= CODES // 2
+    assert all(("hcgw_inflight_requests", ()) in m for m in scrapes)
     for d in datas:
         assert d["verifications"]["by_colour"]["green"]["total"] == CODES
         assert [e["action"] for e in d["events"]] == ["status"] * 3 + ["key.add"]
