@@ -67,9 +67,6 @@ class Hub:
                 reasons.append("trust registry not loaded")
         return reasons
 
-    def refresh_gauges(self) -> None:
-        self.metrics.trust_version.set(self.trust.snapshot.version)
-
 
 HUB = web.AppKey("hub", Hub)
 
