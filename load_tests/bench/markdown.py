@@ -20,6 +20,10 @@ def _x(r: float | None) -> str:
     return "–" if r is None else f"{r:.2f}×"
 
 
+def _x3(r: float | None) -> str:  # targets: enough digits to see which side of the goal
+    return "–" if r is None else f"{r:.3f}×"
+
+
 def render(doc: dict[str, Any], command: str) -> str:
     m, s = doc["machine"], doc["settings"]
     empty = doc["empty"]["rate"]
@@ -164,7 +168,7 @@ def render(doc: dict[str, Any], command: str) -> str:
         lines.append(
             f"| {t['target']} | {_n(t['value'], 2 if t['value'] and t['value'] < 100 else 0)} | "
             f"{_n(t['limit_value'], 2 if t['limit_value'] < 100 else 0)} ({t['limit']}) | "
-            f"{_x(t['ratio'])} | {t['goal']:g}× | {met} |"
+            f"{_x3(t['ratio'])} | {t['goal']:g}× | {met} |"
         )
     lines += ["", "## Closing note", ""]
     reached = [t for t in doc["targets"] if t["met"]]
@@ -179,8 +183,8 @@ def render(doc: dict[str, Any], command: str) -> str:
     for t in missed:
         higher = "≤" not in t["target"]
         by = (1 - t["ratio"] / t["goal"]) if higher else (t["ratio"] / t["goal"] - 1)
-        lines.append(f"- missed: {t['target']}: {_x(t['ratio'])} against {t['goal']:g}× "
-                     f"({by:.0%} short)")  # fmt: skip
+        how = f"{by:.2%} short" if higher else f"{by:.1%} over the limit"
+        lines.append(f"- missed: {t['target']}: {_x3(t['ratio'])} against {t['goal']:g}× ({how})")
     for workers, g in doc["gateway"].items():
         for name, fig in g.get("scenarios", {}).items():
             prof = fig.get("profile")
