@@ -111,8 +111,9 @@ def main() -> int:
             hub.wait(timeout=30)
             redis.stop_sync()
     print(
-        f"scale {args.scale}: {count:,} statuses pushed in {took:.1f} s; Redis keys +{keys_after - keys_before:,}; "
-        f"used_memory +{after - before:,} B = {(after - before) / count:.1f} B per status"
+        f"scale {args.scale}: {count:,} statuses pushed in {took:.1f} s; "
+        f"Redis keys +{keys_after - keys_before:,}; used_memory +{after - before:,} B = "
+        f"{(after - before) / count:.1f} B per status"
     )
     return 0
 
