@@ -7,6 +7,7 @@ Every process is started here, waited for until it answers, and stopped by its o
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,7 +30,13 @@ class Server:
     """A child process serving HTTP on 127.0.0.1:``port``; ready when ``GET probe`` answers."""
 
     def __init__(
-        self, argv: Sequence[str], port: int, workdir: Path, name: str, probe: str = "/healthz"
+        self,
+        argv: Sequence[str],
+        port: int,
+        workdir: Path,
+        name: str,
+        probe: str = "/healthz",
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.argv, self.port, self.workdir, self.name, self.probe = (
             list(argv),
@@ -38,6 +45,7 @@ class Server:
             name,
             probe,
         )
+        self.env = {**os.environ, **(env or {})}
         self.url = f"http://127.0.0.1:{port}"
         self.log = workdir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -51,7 +59,7 @@ class Server:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                self.argv, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+                self.argv, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -89,10 +97,10 @@ def running(server: Server) -> Iterator[Server]:
 
 def gateway(
     config: Path, workdir: Path, *, workers: int | None = None, name: str = "gateway",
-    redis_url: str | None = None,
+    redis_url: str | None = None, redis_cluster: bool = False,
 ) -> Server:  # fmt: skip
     """``hcgw serve`` for a corpus' config on a free loopback port (embedded Redis unless
-    ``redis_url``), with ``--workers`` when given."""
+    ``redis_url``; a Redis Cluster node's URL with ``redis_cluster``), with ``--workers``."""
     port = free_port()
     argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config.resolve()),
             "--listen", f"127.0.0.1:{port}"]  # fmt: skip
@@ -100,7 +108,24 @@ def gateway(
         argv += ["--redis-url", redis_url]
     if workers is not None:
         argv += ["--workers", str(workers)]
-    return Server(argv, port, workdir, name)
+    env = {"HCGW_REDIS_CLUSTER": "true"} if redis_cluster else None
+    return Server(argv, port, workdir, name, env=env)
+
+
+def gunicorn(config: Path, workdir: Path, *, workers: int, redis_url: str, name: str) -> Server:
+    """The same gateway application under gunicorn's pre-fork server and aiohttp's uvloop worker
+    (``load_tests.bench.gunicorn_app``), for the comparison with ``hcgw serve --workers``."""
+    port = free_port()
+    metrics = workdir / "metrics"  # prometheus-client's multiprocess mode, as the supervisor's
+    shutil.rmtree(metrics, ignore_errors=True)
+    metrics.mkdir(parents=True)
+    argv = [sys.executable, "-m", "gunicorn", "load_tests.bench.gunicorn_app:app",
+            "--worker-class", "aiohttp.GunicornUVLoopWebWorker", "--workers", str(workers),
+            "--bind", f"127.0.0.1:{port}", "--backlog", "1024",
+            "--graceful-timeout", "30"]  # fmt: skip
+    env = {"HCGW_CONFIG": str(config.resolve()), "HCGW_REDIS_URL": redis_url,
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics)}  # fmt: skip
+    return Server(argv, port, workdir, name, env=env)
 
 
 def reference(kind: str, workdir: Path, *extra: str) -> Server:

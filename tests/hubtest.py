@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from cluster import LocalCluster
 from factory import NOW, World
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg
 from gateway.web.app import create_app
 from gateway.web.hub import HUB
+from load_tests.cluster import LocalCluster
 
 
 class Clock:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cluster import LocalCluster
 from factory import BJ, GD, MSGPACK, NOW, bearer
 from gateway.store import keys
+from load_tests.cluster import LocalCluster
 
 pytestmark = pytest.mark.slow
 

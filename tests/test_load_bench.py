@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from load_tests.bench.markdown import render
+from load_tests.bench.markdown import render, scaling
+from load_tests.bench.run import BenchConfig, plan
 from load_tests.bench.targets import raw_mix, targets
 
 
@@ -106,3 +107,28 @@ def test_benchmarks_md_holds_every_figure_and_how_to_reproduce() -> None:
         "missed: single code, cache miss",
     ):
         assert needle in text, needle  # fmt: skip
+
+
+def test_the_plan_measures_workers_gunicorn_and_the_cluster_each_on_an_empty_redis() -> None:
+    groups = plan(BenchConfig(workers=(1, 2)))
+    assert [[d.key for d in group] for group in groups] == [
+        ["1", "2"],
+        ["2-gunicorn"],
+        ["1-cluster", "2-cluster"],
+    ]
+    assert [d.label for d in groups[2]] == ["1 worker, Redis Cluster", "2 workers, Redis Cluster"]
+    assert plan(BenchConfig(workers=(1,), gunicorn=True, cluster=False)) == [groups[0][:1]]
+
+
+def test_the_scaling_table_divides_each_deployment_by_its_counterpart() -> None:
+    d = doc()
+    d["gateway"]["2"]["scenarios"]["single code, cache hit"] = fig(18_000)
+    d["gateway"]["2-gunicorn"] = {"scenarios": {"batch of 100, cache miss": fig(190, 19_000)}}
+    d["gateway"]["1-cluster"] = {"scenarios": {"single code, cache hit": fig(9_000)}}
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in scaling(d)
+            if line.startswith("| ") and "÷" not in line}  # fmt: skip
+    header = next(line for line in scaling(d) if "÷" in line)
+    assert header == ("| scenario | 2 ÷ 1 workers | gunicorn ÷ supervisor, 2 workers | "
+                      "cluster ÷ one Redis, 1 worker |")  # fmt: skip
+    assert rows["batch of 100, cache miss"] == ["1.67×", "0.95×", "– |"]
+    assert rows["single code, cache hit"] == ["1.50×", "–", "0.75× |"]

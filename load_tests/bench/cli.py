@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shlex
 import sys
@@ -22,6 +23,12 @@ def add_bench_parser(sub: Any) -> None:
     b.add_argument("--codes", type=int, default=500_000, help="corpus size to make (default 500k)")
     b.add_argument("--corpus", type=Path, help="use this provinces_sim corpus instead")
     b.add_argument("--workers", default="1,2", help="gateway worker counts (default 1,2)")
+    b.add_argument(
+        "--no-gunicorn", action="store_true", help="skip the most workers under gunicorn"
+    )
+    b.add_argument(
+        "--no-cluster", action="store_true", help="skip the runs on a local Redis Cluster"
+    )
     b.add_argument("--no-profile", action="store_true", help="run without py-spy")
     b.add_argument(
         "--max-wait",
@@ -53,12 +60,18 @@ def bench_command(args: argparse.Namespace) -> int:
     if not available():
         print("hcgw-load bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return int(ExitCode.USAGE)
+    if not args.no_gunicorn and importlib.util.find_spec("gunicorn") is None:
+        print("hcgw-load bench: gunicorn is not installed (pip install -e '.[load]'), "
+              "or pass --no-gunicorn", file=sys.stderr)  # fmt: skip
+        return int(ExitCode.USAGE)
     cfg = BenchConfig(
         seconds=args.seconds,
         connections=args.connections,
         codes=args.codes,
         corpus=args.corpus,
         workers=tuple(int(w) for w in args.workers.split(",")),
+        gunicorn=not args.no_gunicorn,
+        cluster=not args.no_cluster,
         profile=not args.no_profile,
         max_wait_s=args.max_wait,
     )

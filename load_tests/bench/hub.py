@@ -31,6 +31,12 @@ from load_tests.workload import RepeatModel
 from load_tests.wrk import run_wrk
 
 HIT_POPULATION = 100
+SCENARIOS = (  # (name, codes per request (0: one code, bare), traffic)
+    ("single code, cache hit", 0, "hit"),
+    ("single code, cache miss", 0, "miss"),
+    ("batch of 100, cache hit", 100, "hit"),
+    ("batch of 100, cache miss", 100, "miss"),
+)
 
 
 @dataclass

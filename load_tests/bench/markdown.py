@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from load_tests.bench.hub import SCENARIOS
 from load_tests.bench.targets import RAW_CALL, disturbed, raw_mix
 
 
@@ -47,7 +48,8 @@ def render(doc: dict[str, Any], command: str) -> str:
         f"-c{s['connections']}; everything (wrk, harness, gateway, Redis) on this machine's "
         f"{m['cores']} cores over loopback"
         + (
-            "; py-spy sampled the gateway at 200 Hz (non-blocking) during each wrk run"
+            "; py-spy sampled the gateway at 200 Hz (non-blocking) during each wrk run of the "
+            "first deployment (1 worker, one Redis) only: its CPU would come out of the others'"
             if s.get("profile")
             else ""
         ),
@@ -96,19 +98,25 @@ def render(doc: dict[str, Any], command: str) -> str:
         "",
         "*hit*: 100 valid codes repeated (cached after the first pass); *miss*: every code new "
         "to the hub (disjoint corpus slices). Batches are msgpack arrays of 100 codes.",
+        "Deployments: `hcgw serve --workers N` (our supervisor: one SO_REUSEPORT socket per "
+        "worker) on one embedded redis-server; the same application under gunicorn's "
+        "aiohttp worker (one shared socket); and `redis_cluster = true` on a local Redis Cluster "
+        "of 3 masters and 3 replicas (registry writes wait for a replica: `WAIT 1`). Each Redis "
+        "starts empty.",
         "",
-        "| workers | scenario | req/s | codes/s | wrk p50 / p99 ms | req ÷ empty | codes ÷ raw | "
-        "busy before / during |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| deployment | scenario | req/s | codes/s | wrk p50 / p99 ms | req ÷ empty | "
+        "codes ÷ raw | busy before / during |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for workers, g in doc["gateway"].items():
+    for key, g in doc["gateway"].items():
+        label = g.get("label", f"{key} worker(s)")
         for name, fig in g.get("scenarios", {}).items():
             flag = " (wrapped: repeats)" if fig.get("wrapped") else ""
             flag += " (disturbed: the machine was busy before)" if disturbed(fig) else ""
             err = sum(fig["errors"].values())
             flag += f" ({err} errors)" if err else ""
             lines.append(
-                f"| {workers} | {name}{flag} | {_n(fig['ok_rate'])} | {_n(fig['codes_rate'])} | "
+                f"| {label} | {name}{flag} | {_n(fig['ok_rate'])} | {_n(fig['codes_rate'])} | "
                 f"{_ms(fig['latency_us']['p50'])} / {_ms(fig['latency_us']['p99'])} | "
                 f"{_x(fig['ok_rate'] / empty)} | {_x(fig['codes_rate'] / raw)} | "
                 f"{fig.get('busy_before', 0):.0%} / {fig.get('system_busy', 0):.0%} |"
@@ -120,6 +128,8 @@ def render(doc: dict[str, Any], command: str) -> str:
         "the second before the measurement (others' work: the bench waits up to "
         f"{s.get('max_wait_s', 0):g} s for it",
         "to fall under 15 %) and during it (ours and others').",
+        "",
+        *scaling(doc),
         "",
         "## The gateway: open-loop latency (this harness, 1 worker)",
         "",
@@ -185,12 +195,12 @@ def render(doc: dict[str, Any], command: str) -> str:
         by = (1 - t["ratio"] / t["goal"]) if higher else (t["ratio"] / t["goal"] - 1)
         how = f"{by:.2%} short" if higher else f"{by:.1%} over the limit"
         lines.append(f"- missed: {t['target']}: {_x3(t['ratio'])} against {t['goal']:g}× ({how})")
-    for workers, g in doc["gateway"].items():
+    for key, g in doc["gateway"].items():
         for name, fig in g.get("scenarios", {}).items():
             prof = fig.get("profile")
             if prof:
                 top = "; ".join(f"{f} {share:.0%}" for f, share in prof["self"][:6])
-                lines.append(f"- profile, {workers} worker(s), {name} ({prof['samples']} "
+                lines.append(f"- profile, {g.get('label', key)}, {name} ({prof['samples']} "
                              f"samples, self time): {top}")  # fmt: skip
     notes = Path(__file__).with_name("notes.md")
     if notes.exists():
@@ -199,3 +209,38 @@ def render(doc: dict[str, Any], command: str) -> str:
               "./run test               # sets up .venv with the dev (and load) extras",
               command, "```", ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def scaling(doc: dict[str, Any]) -> list[str]:
+    """Each deployment's rate over its counterpart's, scenario by scenario."""
+    g = doc["gateway"]
+    counts = sorted(int(k) for k in g if k.isdigit())  # hcgw serve on one Redis: "1", "2"
+    if not counts:
+        return []
+    most = counts[-1]
+    pairs = [  # (column, numerator key, denominator key)
+        (f"{most} ÷ {counts[0]} workers", str(most), str(counts[0])),
+        (f"gunicorn ÷ supervisor, {most} workers", f"{most}-gunicorn", str(most)),
+        *((f"cluster ÷ one Redis, {w} worker{'s' if w > 1 else ''}", f"{w}-cluster", str(w))
+          for w in counts),
+    ]  # fmt: skip
+    pairs = [p for p in pairs if p[1] in g and p[2] in g and p[1] != p[2]]
+    if not pairs:
+        return []
+    lines = [
+        "## Scaling: workers, server, Redis Cluster",
+        "",
+        "Codes per second of one deployment over another's, in the same run (above 1: faster).",
+        "",
+        "| scenario | " + " | ".join(p[0] for p in pairs) + " |",
+        "|---|" + "---:|" * len(pairs),
+    ]
+    for name, *_ in SCENARIOS:
+        cells = []
+        for _, top, bottom in pairs:
+            a = g[top]["scenarios"].get(name)
+            b = g[bottom]["scenarios"].get(name)
+            ok = a and b and b["codes_rate"]
+            cells.append(_x(a["codes_rate"] / b["codes_rate"]) if ok else "–")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines

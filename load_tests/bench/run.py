@@ -1,5 +1,9 @@
 """The benchmark of record, in one run: limits, peers, the gateway, memory, targets.
 
+The gateway is measured in several deployments (``plan``): 1 and 2 workers on one Redis, the
+most workers again under gunicorn instead of our SO_REUSEPORT supervisor, and every worker count
+on a local Redis Cluster (3 masters, 3 replicas, ``load_tests.cluster``).
+
 Order matters on a shared machine only through noise, so every gateway figure is divided by a
 limit measured minutes earlier in the same run: the empty aiohttp handler under the same wrk
 settings, and the raw signature rate of the very library call the gateway makes.
@@ -9,7 +13,8 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,17 +24,12 @@ import msgpack
 from gateway.store.embedded import EmbeddedRedis
 from load_tests.bench import hub, micro, profile
 from load_tests.bench.targets import targets
+from load_tests.cluster import LocalCluster
 from load_tests.corpus import Corpus, load_corpus
 from load_tests.machine import facts, wait_for_quiet
-from load_tests.processes import gateway, reference, running
+from load_tests.processes import gateway, gunicorn, reference, running
 from load_tests.wrk import run_wrk
 
-SCENARIOS = (  # (name, batch, traffic)
-    ("single code, cache hit", 0, "hit"),
-    ("single code, cache miss", 0, "miss"),
-    ("batch of 100, cache hit", 100, "hit"),
-    ("batch of 100, cache miss", 100, "miss"),
-)
 FRACTIONS = (0.25, 0.50, 0.75)
 
 
@@ -40,16 +40,53 @@ class BenchConfig:
     codes: int = 500_000
     corpus: Path | None = None  # an existing corpus (else one is made with provinces_sim)
     workers: tuple[int, ...] = (1, 2)
+    gunicorn: bool = True  # the most workers again under gunicorn (aiohttp's worker)
+    cluster: bool = True  # every worker count again on a Redis Cluster (3 masters + 3 replicas)
     profile: bool = True
     seed: int = 2020
     max_wait_s: float = 60.0  # before each measurement, for a quiet machine (shared hosts)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One way of running the hub: how many workers, under which server, on which Redis."""
+
+    workers: int
+    server: str = "hcgw"  # hcgw serve --workers N (SO_REUSEPORT) | gunicorn (a shared socket)
+    store: str = "redis"  # one embedded redis-server | a local Redis Cluster
+
+    @property
+    def key(self) -> str:
+        """``"1"``, ``"2"``, ``"2-gunicorn"``, ``"1-cluster"``: the JSON's key for its figures."""
+        extra = [x for x in (self.server, self.store) if x not in ("hcgw", "redis")]
+        return "-".join([str(self.workers), *extra])
+
+    @property
+    def label(self) -> str:
+        text = f"{self.workers} worker{'s' if self.workers > 1 else ''}"
+        if self.server == "gunicorn":
+            text += " (gunicorn)"
+        if self.store == "cluster":
+            text += ", Redis Cluster"
+        return text
+
+
+def plan(cfg: BenchConfig) -> list[list[Deployment]]:
+    """The deployments, grouped by the Redis they share. Each group starts on an empty Redis, so
+    its miss runs may use the corpus again from the start: no code has been seen by that hub."""
+    groups = [[Deployment(w) for w in cfg.workers]]
+    if cfg.gunicorn and max(cfg.workers) > 1:
+        groups.append([Deployment(max(cfg.workers), server="gunicorn")])
+    if cfg.cluster:
+        groups.append([Deployment(w, store="cluster") for w in cfg.workers])
+    return groups
 
 
 def bench(cfg: BenchConfig, log: Callable[[str], None], workdir: Path) -> dict[str, Any]:
     started = time.monotonic()
     doc: dict[str, Any] = {
         "schema": "hcgw-bench",
-        "schema_version": 1,
+        "schema_version": 2,
         "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": facts(),
         "settings": {
@@ -57,6 +94,8 @@ def bench(cfg: BenchConfig, log: Callable[[str], None], workdir: Path) -> dict[s
             "connections": cfg.connections,
             "codes": cfg.codes,
             "workers": list(cfg.workers),
+            "gunicorn": cfg.gunicorn,
+            "cluster": cfg.cluster,
             "wrk_threads": 1,
             "profile": cfg.profile,
             "max_wait_s": cfg.max_wait_s,
@@ -73,18 +112,29 @@ def bench(cfg: BenchConfig, log: Callable[[str], None], workdir: Path) -> dict[s
         hub.make_corpus(corpus_dir, cfg.codes, cfg.seed)
     corpus = load_corpus(corpus_dir)
     doc["corpus"] = {"path": str(corpus_dir), "codes": len(corpus.codes),
-                     "valid_algs": alg_shares(corpus)}  # fmt: skip
-    slices = hub.Slices(corpus)
-    with EmbeddedRedis(workdir / "redis") as redis_server:
-        probe = hub.RedisProbe(redis_server.url)
-        doc["gateway"] = {}
-        for workers in cfg.workers:
-            log(f"gateway, {workers} worker(s)")
-            doc["gateway"][str(workers)] = gateway_figures(
-                cfg, corpus, slices, workers, redis_server.url, probe, workdir, log
-            )
-        probe.close()
-    doc["corpus"]["codes_used"] = slices.next_index
+                     "valid_algs": alg_shares(corpus), "codes_used": 0}  # fmt: skip
+    doc["gateway"] = {}
+    for n, group in enumerate(plan(cfg)):
+        store = group[0].store
+        slices = hub.Slices(corpus)
+        with redis_store(store, workdir / f"{store}-{n}") as url:
+            probe = hub.RedisProbe(url) if n == 0 else None  # memory: on the first Redis only
+            for deployment in group:
+                log(f"gateway, {deployment.label}")
+                figures = gateway_figures(
+                    cfg, corpus, slices, deployment, url, probe, workdir, log,
+                    fresh=deployment is group[0], first=deployment is group[0] and n == 0,
+                )  # fmt: skip
+                doc["gateway"][deployment.key] = {
+                    "label": deployment.label,
+                    "workers": deployment.workers,
+                    "server": deployment.server,
+                    "store": deployment.store,
+                    **figures,
+                }
+            if probe is not None:
+                probe.close()
+        doc["corpus"]["codes_used"] = max(doc["corpus"]["codes_used"], slices.next_index)
     log("the HTTP limit again, at the end: the limit is the better of the two")
     doc["empty_end"] = empty_wrk(cfg, workdir)
     doc["empty"]["rate_start"] = doc["empty"]["rate"]
@@ -92,6 +142,17 @@ def bench(cfg: BenchConfig, log: Callable[[str], None], workdir: Path) -> dict[s
     doc["targets"] = targets(doc)
     doc["elapsed_s"] = round(time.monotonic() - started, 1)
     return doc
+
+
+@contextmanager
+def redis_store(store: str, root: Path) -> Iterator[str]:
+    """An empty Redis for a group of deployments: one embedded server, or a local cluster."""
+    if store == "cluster":
+        with LocalCluster(root) as cluster:
+            yield cluster.url
+    else:
+        with EmbeddedRedis(root) as server:
+            yield server.url
 
 
 def alg_shares(corpus: Corpus) -> dict[str, float]:
@@ -161,34 +222,48 @@ def gateway_figures(
     cfg: BenchConfig,
     corpus: Corpus,
     slices: hub.Slices,
-    workers: int,
+    deployment: Deployment,
     redis_url: str,
-    probe: hub.RedisProbe,
+    probe: hub.RedisProbe | None,
     workdir: Path,
     log: Callable[[str], None],
+    *,
+    fresh: bool,
+    first: bool,
 ) -> dict[str, Any]:
+    """The four scenarios' maximum rates on one deployment; on a ``fresh`` Redis, the corpus'
+    statuses are pushed first. Only the ``first`` deployment (1 worker, one Redis) is profiled
+    and gets the open-loop points: py-spy's sampling takes CPU, and on two cores that CPU would
+    come out of the other deployments' figures (it cost 2 workers a fifth of their rate)."""
     out: dict[str, Any] = {"scenarios": {}}
-    server = gateway(corpus.config, workdir / f"gateway-{workers}", workers=workers,
-                     redis_url=redis_url, name=f"gateway-{workers}")  # fmt: skip
+    workers, name = deployment.workers, f"gateway-{deployment.key}"
+    if deployment.server == "gunicorn":
+        server = gunicorn(corpus.config, workdir / name, workers=workers, redis_url=redis_url,
+                          name=name)  # fmt: skip
+    else:
+        server = gateway(corpus.config, workdir / name, workers=workers, redis_url=redis_url,
+                         redis_cluster=deployment.store == "cluster", name=name)  # fmt: skip
     with running(server):
-        if workers == cfg.workers[0]:
-            used, statuses = probe.used(), probe.count(hub.STATUS_MATCH)
+        if fresh:
+            before = None if probe is None else (probe.used(), probe.count(hub.STATUS_MATCH))
             out["prime"] = hub.prime(corpus.path, server.url)
-            added = probe.count(hub.STATUS_MATCH) - statuses
-            out["memory_status"] = {
-                "statuses": added,
-                "bytes_per_status": hub.per_key(used, probe.used(), added),
-                "memory_usage_sample": probe.sample_usage(hub.STATUS_MATCH),
-            }
-        for name, batch, traffic in SCENARIOS:
-            log(f"  {name}")
+            if probe is not None and before is not None:
+                added = probe.count(hub.STATUS_MATCH) - before[1]
+                out["memory_status"] = {
+                    "statuses": added,
+                    "bytes_per_status": hub.per_key(before[0], probe.used(), added),
+                    "memory_usage_sample": probe.sample_usage(hub.STATUS_MATCH),
+                }
+        for scenario, batch, traffic in hub.SCENARIOS:
+            log(f"  {scenario}")
             budget = round(_miss_budget(cfg, batch, workers))
-            before_used, before_sig = probe.used(), probe.count(hub.SIG_MATCH)
-            spy_file = workdir / f"profile-{workers}-{batch}-{traffic}.txt"
+            before_used = probe.used() if probe else 0
+            before_sig = probe.count(hub.SIG_MATCH) if probe else 0
+            spy_file = workdir / f"profile-{deployment.key}-{batch}-{traffic}.txt"
             spy: list[Any] = []
 
             def start_profile(spy_file: Path = spy_file, spy: list[Any] = spy) -> None:
-                if cfg.profile:
+                if cfg.profile and first:
                     spy.append(profile.start(server.pid, cfg.seconds, spy_file))
 
             figure = hub.max_rate(
@@ -207,34 +282,35 @@ def gateway_figures(
             for proc in spy:
                 if proc is not None:
                     proc.wait(timeout=cfg.seconds + 30)
-            if traffic == "miss":
+            if traffic == "miss" and probe is not None:
                 added = probe.count(hub.SIG_MATCH) - before_sig
                 figure["memory"] = {
                     "cached_outcomes": added,
                     "bytes_per_cached_outcome": hub.per_key(before_used, probe.used(), added),
                 }
             figure["profile"] = profile.summarise(spy_file)
-            out["scenarios"][name] = figure
-        if workers == cfg.workers[0]:
+            out["scenarios"][scenario] = figure
+        if first and probe is not None:
             out["memory_cached_sample"] = probe.sample_usage(hub.SIG_MATCH)
+        if first:
             out["open_loop"] = []
-            for name, traffic in (("single code, cache hit", "hit"),
-                                  ("single code, cache miss", "miss")):  # fmt: skip
-                top = out["scenarios"][name]["ok_rate"]
+            for scenario, traffic in (("single code, cache hit", "hit"),
+                                      ("single code, cache miss", "miss")):  # fmt: skip
+                top = out["scenarios"][scenario]["ok_rate"]
                 for fraction in FRACTIONS:
-                    log(f"  open loop, {name}, {fraction:.0%} of {top:,.0f}/s")
+                    log(f"  open loop, {scenario}, {fraction:.0%} of {top:,.0f}/s")
                     point = hub.open_loop(server.url, corpus, slices, rate=round(top * fraction),
                                           traffic=traffic, seconds=cfg.seconds,
                                           max_wait_s=cfg.max_wait_s)  # fmt: skip
-                    out["open_loop"].append({"traffic": name, "fraction": fraction, **point})
+                    out["open_loop"].append({"traffic": scenario, "fraction": fraction, **point})
     return out
 
 
 def _miss_budget(cfg: BenchConfig, batch: int, workers: int) -> float:
     # Enough new codes that wrk does not wrap: a bound on the gateway's miss rate on this class
-    # of machine (single codes ~5.5k/s, batches ~12k codes/s per worker) times the run, plus
+    # of machine (single codes ~5.5k/s, batches ~12.5k codes/s per worker) times the run, plus
     # 30 %. A run that still wraps says so ("wrapped") and its figure is marked.
-    per_second = (5_500 if batch == 0 else 12_000) * workers
+    per_second = (5_500 if batch == 0 else 12_500) * workers
     return per_second * (cfg.seconds + 1) * 1.3
 
 

@@ -1,5 +1,10 @@
-"""A real Redis Cluster on loopback for tests: 3 masters with one replica each, built from the
-same redis-server binary the embedded mode uses, and joined with its redis-cli."""
+"""A real Redis Cluster on loopback: 3 masters with one replica each, built from the same
+redis-server binary the embedded mode uses, and joined with its redis-cli.
+
+The tests run the API suite and the failover test on it; ``hcgw-load bench`` measures the gateway
+on it beside a single Redis. Every node is an ``EmbeddedRedis`` (AOF, ``appendfsync always``), so
+the gateway's durability check passes on each, as it must on a production cluster.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from types import TracebackType
 
 import redis
 
@@ -38,14 +44,12 @@ CLUSTER_CONFIG = (
 
 class LocalCluster:
     def __init__(self, root: Path, masters: int = 3, replicas: int = 1) -> None:
+        self.ports = [cluster_port() for _ in range(masters * (1 + replicas))]
         self.nodes = [
             EmbeddedRedis(
-                root / f"node{i}",
-                port=cluster_port(),
-                unix_socket=False,
-                extra_config=CLUSTER_CONFIG,
+                root / f"node{i}", port=port, unix_socket=False, extra_config=CLUSTER_CONFIG
             )
-            for i in range(masters * (1 + replicas))
+            for i, port in enumerate(self.ports)
         ]
         self.replicas = replicas
 
@@ -62,7 +66,7 @@ class LocalCluster:
                 cli,
                 "--cluster",
                 "create",
-                *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                *(f"127.0.0.1:{port}" for port in self.ports),
                 "--cluster-replicas",
                 str(self.replicas),
                 "--cluster-yes",
@@ -77,11 +81,11 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while True:
             states = set()
-            for node in self.nodes:
+            for node, port in zip(self.nodes, self.ports, strict=True):
                 if not node.running:
                     continue
                 try:
-                    with redis.Redis(port=node.port, socket_timeout=1) as r:
+                    with redis.Redis(port=port, socket_timeout=1) as r:
                         info = r.execute_command("CLUSTER", "INFO").decode()
                     states.add("ok" if "cluster_state:ok" in info else "fail")
                 except redis.RedisError:
@@ -93,22 +97,35 @@ class LocalCluster:
             time.sleep(0.1)
 
     def master_of(self, key: bytes | str) -> EmbeddedRedis:
-        with redis.Redis(port=self.nodes[0].port) as r:
+        with redis.Redis(port=self.ports[0]) as r:
             slot = r.execute_command("CLUSTER", "KEYSLOT", key)
             for start, end, master, *_ in r.execute_command("CLUSTER", "SLOTS"):
                 if start <= slot <= end:
                     port = master[1]
-                    return next(n for n in self.nodes if n.port == port)
+                    return self.nodes[self.ports.index(port)]
         raise LookupError(key)
 
     async def flush(self) -> None:
         from redis.asyncio.cluster import RedisCluster
 
-        client = RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
+        client = RedisCluster(host="127.0.0.1", port=self.ports[0])
         try:
             await client.flushall(target_nodes=RedisCluster.PRIMARIES)
         finally:
             await client.aclose()
+
+    def __enter__(self) -> LocalCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
     def stop(self) -> None:
         for node in self.nodes:
