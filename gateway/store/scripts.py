@@ -1,4 +1,5 @@
-"""The Lua scripts that make each management write atomic in Redis.
+"""The Lua scripts the hub runs in Redis: each management write atomic, the rate buckets, and
+the cache writes of a pipeline in one command per slot.
 
 Atomic matters twice: concurrent writers cannot interleave, and the append-only file records a
 script's effects as one unit, so a crash keeps all of a message or none of it (an issuer's mark
@@ -71,6 +72,15 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1)
 if granted > 0 then return {granted, 0} end
 return {0, math.ceil((math.min(need, burst) - tokens) / rate)}
+"""
+
+# Cached signature outcomes, many at once. KEYS: the entries (one slot on a cluster).
+# ARGV: value and TTL in seconds per key. One command instead of a SET per code.
+CACHE_PUT = """
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2 * i - 1], 'EX', ARGV[2 * i])
+end
+return #KEYS
 """
 
 # KEYS: trust list hash. ARGV: version, iat, envelope. Keeps the newest signed copy only, so all

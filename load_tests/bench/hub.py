@@ -209,7 +209,7 @@ class RedisProbe:
         self.client.close()
 
 
-SIG_MATCH = keys.signature_outcome(b"") + b"*"
+SIG_MATCH = keys.SIGNATURE_OUTCOME_MATCH
 STATUS_MATCH = b"hcgw:v1:{*}:st:*"
 
 
