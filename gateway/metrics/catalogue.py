@@ -218,6 +218,14 @@ class Metrics:
         if misses:
             self.local_miss.inc(misses)
 
+    def count_redis_cache(self, hits: int, misses: int) -> None:
+        # Once per request, not per code: with workers, each inc is a locked write to a
+        # memory-mapped file (prometheus-client's multiprocess mode).
+        if hits:
+            self.redis_hit.inc(hits)
+        if misses:
+            self.redis_miss.inc(misses)
+
     def observe_request(self, route: str, seconds: float) -> None:
         child = self._routes.get(route)
         if child is None:  # routes are the app's own: a fixed set, bound on first use

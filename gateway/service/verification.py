@@ -37,6 +37,7 @@ class _Work:
     digest: bytes
     code: Code
     signature_valid: bool | None  # None: not known yet in this process
+    redis_hit: bool | None = None  # whether Redis knew the outcome; None: not asked
 
 
 class VerificationService:
@@ -109,6 +110,8 @@ class VerificationService:
                 verdict = w
             verdicts.append(verdict)
         self._metrics.count_verdicts(verdicts)
+        asked = [w.redis_hit for w in work if isinstance(w, _Work) and w.redis_hit is not None]
+        self._metrics.count_redis_cache(asked.count(True), asked.count(False))
         return verdicts
 
     def _settle(
@@ -151,11 +154,10 @@ class VerificationService:
         if isinstance(found, Verdict):
             return found
         if w.signature_valid is None:
+            w.redis_hit = cached is not None
             if cached is not None:
-                self._metrics.redis_hit.inc()
                 w.signature_valid = cached == _VALID
             else:
-                self._metrics.redis_miss.inc()
                 w.signature_valid = signature_holds(w.code, found)
                 ttl = w.code.exp - now
                 if ttl > 0:
