@@ -105,6 +105,10 @@ class LocalCluster:
                     return self.nodes[self.ports.index(port)]
         raise LookupError(key)
 
+    def flush_sync(self) -> None:
+        with redis.RedisCluster(host="127.0.0.1", port=self.ports[0]) as client:
+            client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+
     async def flush(self) -> None:
         from redis.asyncio.cluster import RedisCluster
 

@@ -14,6 +14,7 @@ import pytest
 from factory import BJ, GD, MSGPACK, World, bearer
 from gateway.store.embedded import EmbeddedRedis
 from gateways import GatewayProcess
+from load_tests.cluster import LocalCluster
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +24,22 @@ def world() -> World:
     return World.make()
 
 
-@pytest.fixture
+@pytest.fixture(params=["redis", "cluster"])
 def pair(
-    world: World, tmp_path: Path, redis_server: EmbeddedRedis, redis_url: str
+    world: World,
+    tmp_path: Path,
+    redis_server: EmbeddedRedis,
+    redis_url: str,
+    request: pytest.FixtureRequest,
 ) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
-    a = GatewayProcess(world, tmp_path, redis_url, "a")
-    b = GatewayProcess(world, tmp_path, redis_url, "b")
+    """Two gateways on one Redis, or on the 3-master cluster (``redis_cluster = true``)."""
+    extra = {}
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        cluster.flush_sync()
+        redis_url, extra = cluster.url, {"redis_cluster": "true"}
+    a = GatewayProcess(world, tmp_path, redis_url, "a", **extra)
+    b = GatewayProcess(world, tmp_path, redis_url, "b", **extra)
     a.start()
     try:
         b.start()
