@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,6 +37,7 @@ class Server:
         name: str,
         probe: str = "/healthz",
         env: Mapping[str, str] | None = None,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
         self.argv, self.port, self.workdir, self.name, self.probe = (
             list(argv),
@@ -46,6 +47,7 @@ class Server:
             probe,
         )
         self.env = {**os.environ, **(env or {})}
+        self.ready = ready  # beyond the first answer: e.g. every worker is up
         self.url = f"http://127.0.0.1:{port}"
         self.log = workdir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -62,18 +64,22 @@ class Server:
                 self.argv, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + self.probe, timeout=1):  # noqa: S310
-                    return self
-            except urllib.error.HTTPError:
-                return self  # an HTTP answer of any kind: it is listening
-            except OSError as exc:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    tail = self.log.read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"{self.name} did not start:\n{tail}") from exc
-                time.sleep(0.05)
+        while not (self._answers() and (self.ready is None or self.ready())):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = self.log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{self.name} did not start:\n{tail}")
+            time.sleep(0.05)
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + self.probe, timeout=1):  # noqa: S310
+                return True
+        except urllib.error.HTTPError:
+            return True  # an HTTP answer of any kind: it is listening
+        except OSError:
+            return False
 
     def stop(self, grace: float = 20.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -116,16 +122,20 @@ def gunicorn(config: Path, workdir: Path, *, workers: int, redis_url: str, name:
     """The same gateway application under gunicorn's pre-fork server and aiohttp's uvloop worker
     (``load_tests.bench.gunicorn_app``), for the comparison with ``hcgw serve --workers``."""
     port = free_port()
-    metrics = workdir / "metrics"  # prometheus-client's multiprocess mode, as the supervisor's
-    shutil.rmtree(metrics, ignore_errors=True)
-    metrics.mkdir(parents=True)
+    metrics, ready = workdir / "metrics", workdir / "ready"
+    for directory in (metrics, ready):  # metrics: prometheus-client's multiprocess mode
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
     argv = [sys.executable, "-m", "gunicorn", "load_tests.bench.gunicorn_app:app",
             "--worker-class", "aiohttp.GunicornUVLoopWebWorker", "--workers", str(workers),
             "--bind", f"127.0.0.1:{port}", "--backlog", "1024",
-            "--graceful-timeout", "30"]  # fmt: skip
+            "--graceful-timeout", "30", "--no-control-socket"]  # fmt: skip
     env = {"HCGW_CONFIG": str(config.resolve()), "HCGW_REDIS_URL": redis_url,
-           "PROMETHEUS_MULTIPROC_DIR": str(metrics)}  # fmt: skip
-    return Server(argv, port, workdir, name, env=env)
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics), "HCGW_READY_DIR": str(ready)}  # fmt: skip
+    # Ready when every worker has started its application: a worker still booting when the
+    # measurement starts would leave the other alone, and one booting at SIGTERM misses it.
+    return Server(argv, port, workdir, name, env=env,
+                  ready=lambda: len(list(ready.iterdir())) >= workers)  # fmt: skip
 
 
 def reference(kind: str, workdir: Path, *extra: str) -> Server:

@@ -125,3 +125,27 @@ async def test_sigterm_under_load_loses_no_acknowledged_write(world, tmp_path, r
             assert (await r.json())["mark"] >= acked >= 50
     finally:
         gw2.stop()
+
+
+async def test_the_gunicorn_deployment_the_bench_compares_serves_the_same_hub(
+    world, tmp_path, redis_url
+) -> None:
+    from factory import config_toml
+    from load_tests.processes import gunicorn, running
+
+    config = tmp_path / "hcgw.toml"
+    config.write_text(
+        config_toml(world, listen="127.0.0.1:1", redis_url=redis_url,
+                    trust_key=str(tmp_path / "hub-trust-key.pem"))
+    )  # fmt: skip
+    now = int(time.time())
+    with running(gunicorn(config, tmp_path / "gunicorn", workers=2, redis_url=redis_url,
+                          name="gunicorn")) as server:  # fmt: skip
+        pids = worker_pids(server.url, tries=100)
+        async with aiohttp.ClientSession() as s:
+            add = world.key_add(GD, now=now, nbf=now - 60, naf=now + 3600)
+            assert (await post(s, f"{server.url}/v1/issuers/{GD}/keys", add))[0] == 201
+            raw = world.code(GD, iat=now)
+            status, verdict = await post(s, f"{server.url}/v1/verify", raw, **bearer())
+            assert status == 200 and verdict["valid"] is True
+    assert len(pids) == 2  # two gunicorn workers answered

@@ -25,4 +25,14 @@ async def app() -> web.Application:
     if not settings.redis_url:
         raise SystemExit("gunicorn_app: set HCGW_REDIS_URL (gunicorn starts no embedded Redis)")
     hub_key = load_or_create_hub_key(Path(settings.trust_key))
-    return create_app(settings, redis_url=settings.redis_url, hub_key=hub_key)
+    application = create_app(settings, redis_url=settings.redis_url, hub_key=hub_key)
+    application.on_startup.append(_mark_ready)
+    return application
+
+
+async def _mark_ready(_: web.Application) -> None:
+    """``HCGW_READY_DIR/<pid>`` once this worker's hub is set up (its listener opens next), so
+    the bench can wait for every worker: gunicorn's own readiness is its master's socket."""
+    directory = os.environ.get("HCGW_READY_DIR")
+    if directory:
+        (Path(directory) / str(os.getpid())).touch()
