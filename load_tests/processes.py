@@ -108,14 +108,16 @@ def gateway(
     """``hcgw serve`` for a corpus' config on a free loopback port (embedded Redis unless
     ``redis_url``; a Redis Cluster node's URL with ``redis_cluster``), with ``--workers``."""
     port = free_port()
+    ready = workdir / f"{name}.ready"  # written once every worker listens
+    ready.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config.resolve()),
-            "--listen", f"127.0.0.1:{port}"]  # fmt: skip
+            "--listen", f"127.0.0.1:{port}", "--ready-file", str(ready)]  # fmt: skip
     if redis_url is not None:
         argv += ["--redis-url", redis_url]
     if workers is not None:
         argv += ["--workers", str(workers)]
     env = {"HCGW_REDIS_CLUSTER": "true"} if redis_cluster else None
-    return Server(argv, port, workdir, name, env=env)
+    return Server(argv, port, workdir, name, env=env, ready=ready.exists)
 
 
 def gunicorn(config: Path, workdir: Path, *, workers: int, redis_url: str, name: str) -> Server:
