@@ -6,8 +6,8 @@ tags, ``{sig:0}`` … ``{sig:f}``, picked by the first hex digit of their digest
 multi-key command cannot cross slots, so untagged outcomes cost one MGET and one SET per code,
 while 16 buckets let a batch's outcomes travel in at most 16 MGETs and 16 write scripts (the
 lookup path's CPU per new code, batches of 100, fell from 40 to 16 µs on a 3-master cluster),
-and the cache still spreads over up to 16 nodes. Keys never hold
-a raw ID number: ``sub`` is already a pseudonym.
+and the cache still spreads over up to 16 nodes. Keys never hold a raw ID number: ``sub`` is
+already a pseudonym.
 """
 
 from __future__ import annotations
