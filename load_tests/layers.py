@@ -115,7 +115,7 @@ async def main(seconds: float, concurrency: int) -> None:
             from gateway.store.registry import RegistryStore
 
             await RegistryStore(redis).add(
-                KeyRecord(ISS, key.public, now - 60, now + 86400), at=now
+                KeyRecord(ISS, key.public, now - 60, now + 86400), at=now, floor=0
             )
             service = hub.verification
 

@@ -104,11 +104,11 @@ class ManagementService:
             if message.naf <= message.nbf:
                 raise BadRequest("naf must be after nbf")
             record = KeyRecord(iss=message.iss, key=key, nbf=message.nbf, naf=message.naf)
-            await self._registry.add(record, at=now)
+            await self._registry.add(record, at=now, floor=self._trust.floor)
             await self._registry_moved()
             return Answer(201, {"kid": encode_b64url(kid)})
         if isinstance(message, KeyRevoke):
-            await self._registry.revoke(message.iss, message.kid, at=now)
+            await self._registry.revoke(message.iss, message.kid, at=now, floor=self._trust.floor)
             await self._registry_moved()
             return Answer(200, {"kid": encode_b64url(message.kid), "revoked": True})
         assert isinstance(message, StatusUpdate)
@@ -120,7 +120,7 @@ class ManagementService:
         """Refresh this worker's snapshot and the shared signed list now, not at first use.
 
         Best effort: the write is durable and acknowledged whatever happens here, and every
-        worker reloads anyway when it sees the registry version move.
+        worker reloads anyway when it sees the registry stamp move.
         """
         try:
             await self._trust.reload()

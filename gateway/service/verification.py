@@ -1,11 +1,12 @@
 """Verifying codes: the one place that knows the order of the layers.
 
 For each code: the local layer (digest → decoded code + signature outcome), else strict
-decoding; then one shared Redis round trip (registry version, subject statuses, cached
+decoding; then one shared Redis round trip (registry stamp, subject statuses, cached
 signature outcomes for local misses, the client's rate charge); then the trust snapshot for
-that version, steps 2–6, the signature (cached, or checked and then cached in both layers),
+that stamp, steps 2–6, the signature (cached, or checked and then cached in both layers),
 steps 8–9 and the colour; then metrics. Nothing is cached for a code that does not decode or
-whose key is not found.
+whose key is not found, and an invalid signature only in the local layer: what a client can
+forge must not reach Redis (docs/caching.md, "What one client can make the hub remember").
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from gateway.store import keys
 from gateway.store.lookup import Fetched, LookupCoalescer, RateCharge
 from gateway.store.status import decode_status
 
-_VALID, _INVALID = b"\x01", b"\x00"
+_VALID = b"\x01"  # a cached outcome; older hubs also wrote b"\x00" for invalid ones
 
 
 @dataclass(slots=True)
@@ -98,7 +99,7 @@ class VerificationService:
             raise
         self._metrics.redis_lookup.observe(time.perf_counter() - started)
         self._settle(client, charge, fetched)
-        trust = await self._trust.at(fetched.version)
+        trust = await self._trust.at(fetched.registry)
         values = iter(fetched.values)
         verdicts = []
         for w in work:
@@ -160,12 +161,10 @@ class VerificationService:
             else:
                 w.signature_valid = signature_holds(w.code, found)
                 ttl = w.code.exp - now
-                if ttl > 0:
-                    self._lookups.remember(
-                        keys.signature_outcome(w.digest),
-                        _VALID if w.signature_valid else _INVALID,
-                        ttl,
-                    )
+                # Only a valid signature goes to Redis: anyone can forge an invalid one, with
+                # any exp, and Redis (noeviction) must not fill with them (docs/caching.md).
+                if w.signature_valid and ttl > 0:
+                    self._lookups.remember(keys.signature_outcome(w.digest), _VALID, ttl)
             if w.code.exp > now:
                 self._local.put(w.digest, Checked(w.code, w.signature_valid))
         return judge(w.code, w.signature_valid, now, status)

@@ -20,7 +20,9 @@ REGISTRY_KEYS = f"{NS}:{{reg}}:keys"  # hash: kid → msgpack key record
 REGISTRY_OWNERS = f"{NS}:{{reg}}:owners"  # hash: kid → issuer code
 REGISTRY_REVOKED = f"{NS}:{{reg}}:revoked"  # hash: kid → revocation time
 REGISTRY_VERSION = f"{NS}:{{reg}}:version"  # int, +1 on every registry change
-TRUST_LIST = f"{NS}:{{reg}}:trustlist"  # hash: version, iat, envelope
+REGISTRY_TOKEN = f"{NS}:{{reg}}:token"  # random bytes, new with every registry change
+TRUST_LIST = f"{NS}:{{reg}}:trustlist"  # hash: version, token, iat, envelope
+READINESS_PROBE = f"{NS}:readyz"  # a short-lived write: does Redis take writes?
 
 SIGNATURE_BUCKETS = 16
 _SIG = tuple(f"{NS}:{{sig:{b:x}}}:".encode() for b in range(SIGNATURE_BUCKETS))

@@ -1,6 +1,6 @@
 """One Redis round trip for many verifications: the lookup coalescer.
 
-A verification needs fresh facts from Redis: the registry version (has a key been revoked?),
+A verification needs fresh facts from Redis: the registry's stamp (has a key been revoked?),
 the subject's status, and, on a local cache miss, the cached signature outcome; a verifier
 client's request also takes tokens from its hub-wide rate bucket. Concurrent requests put their
 reads in a queue; one task sends the whole queue as a single pipeline (the rate scripts, the
@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError
 
+from gateway.core.trust import RegistryStamp
 from gateway.errors import Unavailable
 from gateway.store import keys
 from gateway.store.connection import RedisClient
 from gateway.store.failures import redis_errors
+from gateway.store.registry import stamp_from
 from gateway.store.scripts import CACHE_PUT, RATE_TAKE
 
 CACHE_PUT_MAX_KEYS = 512  # per script call: a long queue of writes goes in several
@@ -43,7 +45,7 @@ class RateCharge:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    version: int
+    registry: RegistryStamp
     values: list[bytes | None]
     granted: int = 0  # tokens granted to this request's charge; 0 when refused or none asked
     retry_after: int = 0
@@ -151,7 +153,7 @@ class LookupCoalescer:
             pipe.execute_command(
                 "EVALSHA", self._put_sha, len(group), *(writes[i][0] for i in group), *args
             )
-        wanted = [keys.REGISTRY_VERSION.encode()]
+        wanted = [keys.REGISTRY_VERSION.encode(), keys.REGISTRY_TOKEN.encode()]
         for pending in batch:
             wanted.extend(pending.keys)
         groups = self._by_slot(wanted)
@@ -164,13 +166,13 @@ class LookupCoalescer:
         for group, reply in zip(groups, replies[len(replies) - len(groups) :], strict=True):
             for i, value in zip(group, reply, strict=True):
                 values[i] = value
-        version = int(values[0] or 0)
+        registry = stamp_from(values[0], values[1])
         rate_replies = iter(replies[: len(replies) - len(groups) - len(puts)])
-        out, at = [], 1
+        out, at = [], 2
         for pending in batch:
             granted, wait = next(rate_replies) if pending.charge is not None else (0, 0)
             out.append(
-                Fetched(version, values[at : at + len(pending.keys)], int(granted), int(wait))
+                Fetched(registry, values[at : at + len(pending.keys)], int(granted), int(wait))
             )
             at += len(pending.keys)
         return out

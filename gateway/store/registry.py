@@ -1,13 +1,17 @@
-"""The trust registry in Redis: code-signing keys, revocations, their version, nonces.
+"""The trust registry in Redis: code-signing keys, revocations, their stamp, nonces.
 
 Redis (with ``appendfsync always``, docs/durability.md) is the registry's durable home; each
 worker holds an immutable :class:`TrustSnapshot` built from it and rebuilds it whenever the
-version it reads beside every lookup has moved.
+stamp it reads beside every lookup differs. Every write passes the highest version its worker
+has seen (``floor``) and a new random token: a store that lost its data neither repeats a
+stamp nor counts its versions back down (SPEC §6: verifiers refuse older trust lists).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -16,14 +20,29 @@ from redis.exceptions import NoScriptError
 
 from gateway.core.crypto import load_public_key
 from gateway.core.model import IssuerCode, KeyId
-from gateway.core.trust import KeyRecord, TrustSnapshot
+from gateway.core.trust import KeyRecord, RegistryStamp, TrustSnapshot
 from gateway.errors import KidCollision, NotFound, Unavailable
 from gateway.store import keys
 from gateway.store.connection import RedisClient
 from gateway.store.failures import redis_errors
-from gateway.store.scripts import KEY_ADD, KEY_REVOKE, TRUST_LIST_OFFER
+from gateway.store.scripts import KEY_ADD, KEY_REVOKE, REGISTRY_RENUMBER, TRUST_LIST_OFFER
 
 WAIT_MS = 500  # how long a registry write waits for its replicas before it is not acknowledged
+TOKEN_BYTES = 16
+
+
+def stamp_from(version: bytes | str | None, token: bytes | None) -> RegistryStamp:
+    """The stamp of the two raw values of ``REGISTRY_VERSION`` and ``REGISTRY_TOKEN``."""
+    return RegistryStamp(int(version or 0), bytes(token or b""))
+
+
+@dataclass(frozen=True, slots=True)
+class HeldList:
+    """The signed trust list the workers share, and the registry stamp it was signed for."""
+
+    stamp: RegistryStamp
+    iat: int
+    envelope: bytes
 
 
 class RegistryStore:
@@ -36,15 +55,17 @@ class RegistryStore:
         self._add = redis.register_script(KEY_ADD)
         self._revoke = redis.register_script(KEY_REVOKE)
         self._offer = redis.register_script(TRUST_LIST_OFFER)
+        self._renumber = redis.register_script(REGISTRY_RENUMBER)
 
     async def load(self, issuers: Iterable[IssuerCode]) -> TrustSnapshot:
         """One consistent read of the whole registry (a MULTI of three reads)."""
         async with redis_errors("reading the trust registry"):
             pipe = self._redis.pipeline(transaction=True)
             pipe.get(keys.REGISTRY_VERSION)
+            pipe.get(keys.REGISTRY_TOKEN)
             pipe.hgetall(keys.REGISTRY_KEYS)
             pipe.hgetall(keys.REGISTRY_REVOKED)
-            version, rows, revoked = await pipe.execute()
+            version, token, rows, revoked = await pipe.execute()
         records = []
         for kid, packed in rows.items():
             row = msgpack.unpackb(packed)
@@ -59,18 +80,21 @@ class RegistryStore:
             )
             if records[-1].kid != kid:
                 raise ValueError(f"registry row {kid.hex()} holds another key")  # corrupt store
-        return TrustSnapshot.build(int(version or 0), issuers, records)
+        stamp = stamp_from(version, token)
+        return TrustSnapshot.build(stamp.version, issuers, records, stamp.token)
 
-    async def version(self) -> int:
+    async def stamp(self) -> RegistryStamp:
         async with redis_errors("reading the registry version"):
-            return int(await self._redis.get(keys.REGISTRY_VERSION) or 0)
+            values: list[Any] = await self._redis.mget(_STAMP)
+        return stamp_from(*values)
 
     async def kid_exists(self, kid: KeyId) -> bool:
         async with redis_errors("checking a kid"):
             return bool(await self._redis.hexists(keys.REGISTRY_KEYS, kid))
 
-    async def add(self, record: KeyRecord, *, at: int) -> int:
-        """Register a key; → the new registry version. Durable before it returns."""
+    async def add(self, record: KeyRecord, *, at: int, floor: int) -> int:
+        """Register a key; → the new registry version, above ``floor``. Durable before it
+        returns."""
         row = {
             "iss": record.iss,
             "alg": record.key.alg.value,
@@ -82,24 +106,36 @@ class RegistryStore:
         async with redis_errors("registering a key"):
             version = await self._write(
                 self._add,
-                [keys.REGISTRY_KEYS, keys.REGISTRY_OWNERS, keys.REGISTRY_VERSION],
-                [record.kid, msgpack.packb(row, use_bin_type=True), record.iss],
+                [keys.REGISTRY_KEYS, keys.REGISTRY_OWNERS, *_STAMP],
+                [record.kid, msgpack.packb(row, use_bin_type=True), record.iss, *_new(floor)],
             )
         if version == -1:
             raise KidCollision(f"kid {record.kid.hex()} is registered already")
         return int(version)
 
-    async def revoke(self, iss: IssuerCode, kid: KeyId, *, at: int) -> int | None:
-        """Revoke for good; → the new version, or None when it was revoked already."""
+    async def revoke(self, iss: IssuerCode, kid: KeyId, *, at: int, floor: int) -> int | None:
+        """Revoke for good; → the new version (above ``floor``), or None when it was revoked
+        already."""
         async with redis_errors("revoking a key"):
             result = await self._write(
                 self._revoke,
-                [keys.REGISTRY_OWNERS, keys.REGISTRY_REVOKED, keys.REGISTRY_VERSION],
-                [kid, iss, at],
+                [keys.REGISTRY_OWNERS, keys.REGISTRY_REVOKED, *_STAMP],
+                [kid, iss, at, *_new(floor)],
             )
         if result == -1:
             raise NotFound(f"issuer {iss} holds no key {kid.hex()}")
         return None if result == 0 else int(result)
+
+    async def renumber(self, seen: RegistryStamp, floor: int) -> bool:
+        """Move a store that is behind ``floor`` past it with a new token, unless it moved
+        since it read ``seen``; → whether it was renumbered."""
+        async with redis_errors("renumbering the registry"):
+            result = await self._write(
+                self._renumber,
+                list(_STAMP),
+                [seen.version, seen.token, floor, secrets.token_bytes(TOKEN_BYTES)],
+            )
+        return bool(result)
 
     async def _write(self, script: Any, keys_: list[str], args: list[Any]) -> Any:
         """Run a registry script; with replicas required, WAIT for them on the same connection
@@ -138,17 +174,28 @@ class RegistryStore:
         async with redis_errors("releasing a nonce"):
             await self._redis.delete(keys.nonce(iss, nonce))
 
-    async def trust_list(self) -> tuple[int, int, bytes] | None:
+    async def trust_list(self) -> HeldList | None:
         async with redis_errors("reading the trust list"):
             fields: list[Any] = await self._redis.hmget(
-                keys.TRUST_LIST, ["version", "iat", "envelope"]
+                keys.TRUST_LIST, ["version", "token", "iat", "envelope"]
             )
-        version, iat, envelope = fields
+        version, token, iat, envelope = fields
         if envelope is None:
             return None
-        return int(version), int(iat), bytes(envelope)
+        return HeldList(stamp_from(version, token), int(iat), bytes(envelope))
 
-    async def offer_trust_list(self, version: int, iat: int, envelope: bytes) -> None:
-        """Store a signed list unless one as new or newer is there: all workers share one copy."""
+    async def offer_trust_list(self, stamp: RegistryStamp, iat: int, envelope: bytes) -> None:
+        """Store a signed list unless one as new or newer of the same registry is there: all
+        workers share one copy."""
         async with redis_errors("storing the trust list"):
-            await self._offer(keys=[keys.TRUST_LIST], args=[version, iat, envelope])
+            await self._offer(
+                keys=[keys.TRUST_LIST], args=[stamp.version, stamp.token, iat, envelope]
+            )
+
+
+_STAMP = (keys.REGISTRY_VERSION, keys.REGISTRY_TOKEN)
+
+
+def _new(floor: int) -> tuple[bytes, int]:
+    """A write's new token and the version it must rise above."""
+    return secrets.token_bytes(TOKEN_BYTES), floor

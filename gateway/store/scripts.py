@@ -8,22 +8,42 @@ falls back together with its events, SPEC §4).
 
 from __future__ import annotations
 
-# KEYS: registry keys hash, owners hash, version. ARGV: kid, record, iss.
+# Every registry change moves the version past both the stored one and ARGV floor (the highest
+# version the writing worker has seen: a store that lost its data does not count from 0 again)
+# and writes a new random token, so no two registries a worker meets share a stamp.
+
+# KEYS: registry keys hash, owners hash, version, token. ARGV: kid, record, iss, token, floor.
 # → new version, or -1 when the kid is registered already (to anyone).
 # The owner is kept apart from the record because Redis's cmsgpack cannot read bin fields.
 KEY_ADD = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-return redis.call('INCR', KEYS[3])
+local held = tonumber(redis.call('GET', KEYS[3]) or '0')
+redis.call('SET', KEYS[4], ARGV[4])
+return redis.call('INCRBY', KEYS[3], math.max(1, tonumber(ARGV[5]) + 1 - held))
 """
 
-# KEYS: owners hash, revoked hash, version. ARGV: kid, iss, time.
+# KEYS: owners hash, revoked hash, version, token. ARGV: kid, iss, time, token, floor.
 # → new version; 0 when it was revoked already; -1 when the issuer holds no such kid.
 KEY_REVOKE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[3]) == 0 then return 0 end
-return redis.call('INCR', KEYS[3])
+local held = tonumber(redis.call('GET', KEYS[3]) or '0')
+redis.call('SET', KEYS[4], ARGV[4])
+return redis.call('INCRBY', KEYS[3], math.max(1, tonumber(ARGV[5]) + 1 - held))
+"""
+
+# A store found behind what a worker has seen (it lost data, or was restored from a backup):
+# move its version past ARGV floor with a new token, unless it changed since it was read.
+# KEYS: version, token. ARGV: version read, token read, floor, new token.
+# → the new version, or 0 when the store moved meanwhile (read it again).
+REGISTRY_RENUMBER = """
+local held = tonumber(redis.call('GET', KEYS[1]) or '0')
+local token = redis.call('GET', KEYS[2]) or ''
+if held ~= tonumber(ARGV[1]) or token ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[2], ARGV[4])
+return redis.call('INCRBY', KEYS[1], math.max(1, tonumber(ARGV[3]) + 1 - held))
 """
 
 # KEYS: mark, then one status key per event. ARGV: seq, then sv and colour per event.
@@ -83,13 +103,15 @@ end
 return #KEYS
 """
 
-# KEYS: trust list hash. ARGV: version, iat, envelope. Keeps the newest signed copy only, so all
-# workers serve the same bytes (and the same ETag).
+# KEYS: trust list hash. ARGV: version, token, iat, envelope. Keeps the newest signed copy only,
+# so all workers serve the same bytes (and the same ETag); a copy of another registry (another
+# token) is replaced whatever its version.
 TRUST_LIST_OFFER = """
-local held = redis.call('HMGET', KEYS[1], 'version', 'iat')
-local v, iat = tonumber(ARGV[1]), tonumber(ARGV[2])
-local hv, hiat = tonumber(held[1]), tonumber(held[2])
-if hv and (hv > v or (hv == v and hiat >= iat)) then return 0 end
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'iat', ARGV[2], 'envelope', ARGV[3])
+local held = redis.call('HMGET', KEYS[1], 'version', 'token', 'iat')
+local v, iat = tonumber(ARGV[1]), tonumber(ARGV[3])
+local hv, hiat = tonumber(held[1]), tonumber(held[3])
+if hv and held[2] == ARGV[2] and (hv > v or (hv == v and hiat >= iat)) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'token', ARGV[2], 'iat', ARGV[3],
+           'envelope', ARGV[4])
 return 1
 """

@@ -23,6 +23,7 @@ from gateway.service.local_cache import LocalCache
 from gateway.service.management import ManagementService
 from gateway.service.trust import TrustKeeper
 from gateway.service.verification import VerificationService
+from gateway.store import keys
 from gateway.store.connection import RedisClient, cluster_client, redis_client
 from gateway.store.durability import check_cluster_durability, check_durability
 from gateway.store.lookup import LookupCoalescer
@@ -31,6 +32,8 @@ from gateway.store.status import StatusStore
 from gateway.web.auth import Clients
 
 log = logging.getLogger("hcgw")
+
+READINESS_PROBE_MS = 10_000  # the probe key's life: nothing accumulates
 
 
 class DurabilityRefused(RuntimeError):
@@ -60,12 +63,29 @@ class Hub:
         except Exception as exc:  # noqa: BLE001 - any failure means not ready; the reason is shown
             self.metrics.redis_up.set(0)
             reasons.append(f"redis unreachable ({type(exc).__name__})")
+            return reasons
+        try:  # a Redis out of memory, read-only or unable to persist answers reads, not writes
+            await self.redis.set(keys.READINESS_PROBE, b"1", px=READINESS_PROBE_MS)
+        except Exception as exc:  # noqa: BLE001 - the same: not ready, with Redis's own words
+            reasons.append(f"redis refuses writes ({type(exc).__name__}: {_first_line(exc)})")
         if not self.trust.loaded:
             try:
                 await self.trust.reload()
             except HcgwError:
                 reasons.append("trust registry not loaded")
+        loss = self.trust.recent_loss()
+        if loss is not None:
+            reasons.append(
+                f"redis lost data {self.clock() - loss.at:.0f} s ago: the trust registry was "
+                f"at version {loss.found.version}, behind the {loss.seen.version} seen here "
+                "(issuers must re-register lost keys; statuses return as issuers resend from "
+                "their marks)"
+            )
         return reasons
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:200]
 
 
 HUB = web.AppKey("hub", Hub)
