@@ -276,3 +276,41 @@ class TestLimits:
         assert r.status == 400
         r = await hub.post("/v1/verify", json={"code": 5}, headers=bearer())
         assert r.status == 400
+
+
+class TestStrictJson:
+    """JSON bodies are read strictly (issue 10): never a 500, never a guess."""
+
+    JSON = {"Content-Type": "application/json"}
+
+    @pytest.mark.parametrize(
+        ("route", "body"),
+        [
+            ("/v1/verify", b"[" * 2000),
+            ("/v1/verify/batch", b'{"codes": ' + b"[" * 2000),
+            ("/v1/verify/batch", b'{"codes": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+            ("/v1/verify", b'{"code": "HCM1:AAAA", "code": "HCM1:BBBB"}'),
+            ("/v1/verify", b'{"code": NaN}'),
+            ("/v1/verify/batch", b'{"codes": [Infinity]}'),
+            ("/v1/verify", b'\xef\xbb\xbf{"code": "HCM1:AAAA"}'),
+            ("/v1/verify", '{"code": "HCM1:AAAA"}'.encode("utf-16")),
+            ("/v1/verify", b'{"code": "HCM1:\xff"}'),
+        ],
+        ids=["deep", "deep-batch", "deep-closed", "duplicate", "nan", "infinity", "bom", "utf16",
+             "not-utf8"],
+    )  # fmt: skip
+    async def test_json_that_is_not_strict_is_400(self, hub, route: str, body: bytes) -> None:
+        r = await hub.post(route, data=body, headers={**bearer(), **self.JSON})
+        assert r.status == 400
+        doc = await r.json()
+        assert doc["error"] == "bad_request" and "HCM1" not in doc["detail"]
+
+    async def test_a_duplicate_member_is_refused_even_when_the_last_is_a_valid_code(
+        self, hub
+    ) -> None:
+        text = encode_text(hub.world.code(GD))
+        body = json.dumps({"code": "HCM1:AAAA"})[:-1] + f', "code": "{text}"}}'
+        r = await hub.post("/v1/verify", data=body.encode(), headers={**bearer(), **self.JSON})
+        assert r.status == 400
+        r = await hub.post("/v1/verify", json={"code": text}, headers=bearer())
+        assert (await r.json())["valid"] is True

@@ -60,10 +60,38 @@ def _from_text(text: Any) -> bytes | None:
 
 
 def _json(body: bytes) -> Any:
+    """Strict JSON (RFC 8259 §8.1, I-JSON RFC 7493): UTF-8 without a BOM, unique member names,
+    no NaN or Infinity, and nesting no deeper than the parser's stack. ``json.loads`` alone
+    guesses UTF-16 and UTF-32 from bytes, keeps the last of duplicate names, reads ``NaN``, and
+    raises RecursionError for ``[`` × 2,000."""
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("the body is not JSON") from exc
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the JSON body is not UTF-8") from exc
+    if text.startswith("\ufeff"):
+        raise BadRequest("the JSON body starts with a byte order mark")
+    try:
+        return json.loads(text, object_pairs_hook=_unique_members, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise BadRequest("the JSON body is nested too deeply") from exc
+    except ValueError as exc:  # JSONDecodeError, a duplicate name, NaN, a 5,000-digit integer
+        raise BadRequest(f"the body is not strict JSON ({_reason(exc)})") from exc
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        raise ValueError("a member name is repeated")
+    return doc
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _reason(exc: ValueError) -> str:
+    # The decoder's message names a position, never the body's bytes; ours name no value.
+    return exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(":")[0][:80]
 
 
 def single_code(kind: str, body: bytes) -> bytes | None:
