@@ -132,7 +132,7 @@ async def main(seconds: float, concurrency: int) -> None:
                     )
                 )
             hub.local._capacity = 0  # the Redis layer alone
-            hub.local._entries.clear()
+            hub.local.clear()
             for conc in (1, concurrency):
                 rows.append(
                     (

@@ -19,6 +19,16 @@ from gateway.web.hub import HUB
 from load_tests.cluster import LocalCluster
 
 
+def cache_counts(text: str, layer: str) -> dict[str, float]:
+    """``hcgw_cache_total`` of one layer (``local``, ``redis``) in a /metrics text: outcome → n."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(f'hcgw_cache_total{{layer="{layer}"'):
+            name, value = line.rsplit(" ", 1)
+            out[name.split('outcome="')[1].rstrip('"}')] = float(value)
+    return out
+
+
 class Clock:
     """The hub's clock in tests: it moves only when a test says so."""
 

@@ -2,15 +2,30 @@
 
 Only what can never change is kept: a kid names one key for good (kid collisions are refused),
 so whether these exact bytes were signed by it is a fact. Revocation, validity windows, expiry
-and status are judged afresh on every use. An entry is dropped once its code has expired, and
-the oldest go first when the layer is full.
+and status are judged afresh on every use.
+
+Each entry has a drop time: its code's ``exp``, but no later than ``HORIZON`` after it was
+stored (a code that can still be valid expires within 86,700 s; a later ``exp`` is not yet
+valid or forged) and, for an invalid signature, which anyone can make, no later than
+``NEGATIVE_LIFE``. Entries are filed in buckets of ``GRAIN`` seconds of drop time, the buckets
+in a heap. Every ``get`` and ``put`` drops up to ``SWEEP`` entries whose bucket has passed, so
+with traffic an expired code leaves within ``GRAIN`` s of its drop time: bounded work per call,
+no timer, and the buckets never outnumber ``HORIZON / GRAIN``. When the layer is full, the entry
+due soonest goes, so a flood of forged codes gives way before the codes an issuer signed. An
+expired entry is never served, swept yet or not.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 from gateway.core.model import Code
+
+GRAIN = 16  # seconds of drop time per bucket: how long an expired entry may linger
+HORIZON = 86_400 + 300  # exp − iat ≤ 86,400 and iat ≤ now + 300 for a code that can be valid
+NEGATIVE_LIFE = 60  # seconds an invalid signature is remembered
+SWEEP = 4  # entries dropped per call at most; a put adds one, so the sweep keeps ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,20 +38,54 @@ class LocalCache:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._entries: dict[bytes, Checked] = {}
+        # Every entry's digest is in exactly one bucket, and every bucket is in the heap once:
+        # entries only ever leave from the bucket at the top.
+        self._buckets: dict[int, list[bytes]] = {}
+        self._due: list[int] = []  # heap of bucket numbers (drop time // GRAIN)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, digest: bytes, now: int) -> Checked | None:
+        self._sweep(now)
         entry = self._entries.get(digest)
-        if entry is not None and now >= entry.code.exp:
-            del self._entries[digest]
-            return None
+        if entry is None or now >= entry.code.exp:
+            return None  # expired and not swept yet: it leaves with its bucket
         return entry
 
-    def put(self, digest: bytes, entry: Checked) -> None:
-        if self._capacity <= 0:
+    def put(self, digest: bytes, entry: Checked, now: int) -> None:
+        if self._capacity <= 0 or digest in self._entries:
             return
-        if digest not in self._entries and len(self._entries) >= self._capacity:
-            del self._entries[next(iter(self._entries))]  # dicts keep insertion order: FIFO
+        self._sweep(now)
+        life = HORIZON if entry.signature_valid else NEGATIVE_LIFE
+        drop = min(entry.code.exp, now + life)
+        if drop <= now:
+            return
+        if len(self._entries) >= self._capacity:
+            self._drop_soonest()
+        bucket = drop // GRAIN
+        members = self._buckets.get(bucket)
+        if members is None:
+            members = self._buckets[bucket] = []
+            heapq.heappush(self._due, bucket)
+        members.append(digest)
         self._entries[digest] = entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._buckets.clear()
+        self._due.clear()
+
+    def _sweep(self, now: int) -> None:
+        for _ in range(SWEEP):
+            if not self._due or (self._due[0] + 1) * GRAIN > now:
+                return  # nothing in the soonest bucket has reached its drop time yet
+            self._drop_soonest()
+
+    def _drop_soonest(self) -> None:
+        bucket = self._due[0]
+        members = self._buckets[bucket]
+        del self._entries[members.pop()]
+        if not members:
+            heapq.heappop(self._due)
+            del self._buckets[bucket]

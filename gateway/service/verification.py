@@ -166,5 +166,5 @@ class VerificationService:
                 if w.signature_valid and ttl > 0:
                     self._lookups.remember(keys.signature_outcome(w.digest), _VALID, ttl)
             if w.code.exp > now:
-                self._local.put(w.digest, Checked(w.code, w.signature_valid))
+                self._local.put(w.digest, Checked(w.code, w.signature_valid), now)
         return judge(w.code, w.signature_valid, now, status)

@@ -1,0 +1,133 @@
+"""The per-process layer of the signature-outcome cache (docs/caching.md): it holds a code no
+longer than the code lives, drops what has expired with bounded work per call, and never serves
+an expired entry. Through a real hub on the injected clock, and on the cache alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgpack
+
+from factory import GD, MSGPACK, NOW, World, bearer
+from gateway.core.model import Code
+from gateway.core.wire import decode_code
+from gateway.service.local_cache import GRAIN, NEGATIVE_LIFE, SWEEP, Checked, LocalCache
+from hubtest import cache_counts
+
+
+async def verify_batch(hub, codes: list[bytes]) -> list[dict]:
+    body = msgpack.packb(codes)
+    r = await hub.post("/v1/verify/batch", data=body, headers={**bearer(), **MSGPACK})
+    assert r.status == 200, await r.text()
+    return await r.json()
+
+
+async def test_expired_codes_leave_the_local_cache_once_the_hubs_clock_passes_them(
+    make_hub,
+) -> None:
+    hub = await make_hub()
+    r = await hub.post(f"/v1/issuers/{GD}/keys", data=hub.world.key_add(GD), headers=MSGPACK)
+    assert r.status == 201
+    short = [hub.world.code(GD, exp=NOW + 60) for _ in range(200)]
+    long = [hub.world.code(GD, exp=NOW + 3600) for _ in range(50)]
+    assert all(v["valid"] for v in await verify_batch(hub, [*short, *long]))
+    assert len(hub.hub.local) == 250
+    hub.clock.now = NOW + 60 + GRAIN
+    assert all(v["valid"] for v in await verify_batch(hub, long))  # 50 calls: sweeps 200
+    assert len(hub.hub.local) == 50
+    verdicts = await verify_batch(hub, short[:5])
+    assert {v["reason"] for v in verdicts} == {"EXPIRED"}
+    assert len(hub.hub.local) == 50  # an expired code is not stored again
+
+
+async def test_an_entry_is_not_served_from_the_second_its_code_expires(make_hub) -> None:
+    hub = await make_hub()
+    r = await hub.post(f"/v1/issuers/{GD}/keys", data=hub.world.key_add(GD), headers=MSGPACK)
+    assert r.status == 201
+    raw = hub.world.code(GD, exp=NOW + 100)
+    assert (await verify_batch(hub, [raw]))[0]["valid"]
+    hub.clock.now = NOW + 99
+    before = cache_counts(await (await hub.get("/metrics")).text(), "local")
+    assert (await verify_batch(hub, [raw]))[0]["valid"]
+    hub.clock.now = NOW + 100
+    assert (await verify_batch(hub, [raw]))[0]["reason"] == "EXPIRED"
+    after = cache_counts(await (await hub.get("/metrics")).text(), "local")
+    assert after["hit"] - before["hit"] == 1  # at exp − 1 only
+    assert after["miss"] - before["miss"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache alone
+
+
+WORLD = World.make()
+
+
+def code(exp: int) -> tuple[bytes, Code]:
+    raw = WORLD.code(GD, exp=exp)
+    return hashlib.sha256(raw).digest(), decode_code(raw)
+
+
+def test_a_code_is_served_until_one_second_before_exp_and_never_at_exp() -> None:
+    cache = LocalCache(10)
+    digest, c = code(NOW + 100)
+    cache.put(digest, Checked(c, True), NOW)
+    assert cache.get(digest, NOW + 99) == Checked(c, True)
+    assert cache.get(digest, NOW + 100) is None
+    assert cache.get(digest, NOW + 101) is None
+
+
+def test_each_call_drops_at_most_a_bounded_number_of_expired_entries() -> None:
+    cache = LocalCache(1000)
+    _, c = code(NOW + 10)
+    for n in range(100):
+        cache.put(bytes([n]) * 32, Checked(c, True), NOW)
+    later = NOW + 10 + GRAIN
+    cache.get(b"absent", later)
+    assert len(cache) == 100 - SWEEP
+    for _ in range(100):
+        cache.get(b"absent", later)
+    assert len(cache) == 0
+
+
+def test_an_invalid_signature_is_kept_for_a_short_while_only() -> None:
+    cache = LocalCache(10)
+    _, c = code(NOW + 86_400)
+    cache.put(b"forged" * 6, Checked(c, False), NOW)
+    cache.put(b"valid" * 7, Checked(c, True), NOW)
+    cache.get(b"absent", NOW + NEGATIVE_LIFE + GRAIN)
+    assert cache.get(b"forged" * 6, NOW + NEGATIVE_LIFE + GRAIN) is None
+    assert cache.get(b"valid" * 7, NOW + NEGATIVE_LIFE + GRAIN) == Checked(c, True)
+    assert len(cache) == 1
+
+
+def test_a_full_cache_gives_up_the_entry_due_soonest() -> None:
+    cache = LocalCache(3)
+    entries = [(bytes([n]) * 32, code(NOW + life)[1]) for n, life in enumerate((900, 300, 600))]
+    for digest, c in entries:
+        cache.put(digest, Checked(c, True), NOW)
+    _, newcomer = code(NOW + 1200)
+    cache.put(b"new" * 11, Checked(newcomer, True), NOW)
+    assert len(cache) == 3
+    assert cache.get(entries[1][0], NOW) is None  # the one with 300 s left
+    assert all(cache.get(d, NOW) is not None for d in (entries[0][0], entries[2][0]))
+
+
+def test_a_cache_of_size_zero_keeps_nothing() -> None:
+    cache = LocalCache(0)
+    digest, c = code(NOW + 100)
+    cache.put(digest, Checked(c, True), NOW)
+    assert len(cache) == 0 and cache.get(digest, NOW) is None
+
+
+def test_a_flood_of_forged_codes_does_not_push_out_the_codes_issuers_signed() -> None:
+    cache = LocalCache(100)
+    _, signed = code(NOW + 600)
+    _, forged = code(NOW + 86_400)
+    for n in range(50):
+        cache.put(b"s%031d" % n, Checked(signed, True), NOW)
+    for n in range(1000):
+        cache.put(b"f%031d" % n, Checked(forged, False), NOW + n // 100)
+    assert len(cache) == 100
+    assert all(cache.get(b"s%031d" % n, NOW + 10) is not None for n in range(50))
