@@ -1,13 +1,15 @@
 """The Redis layer of the signature-outcome cache (docs/caching.md), on one Redis and on a cluster.
 
 Outcomes are written with the pipeline after the one that read them, as one script per slot
-(16 bucket tags, ``gateway.store.keys``); each lives exactly as long as its code.
+(16 bucket tags, ``gateway.store.keys``); each lives exactly as long as its code. Only valid
+signatures go to Redis: what anyone can forge stays in the worker's bounded local layer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 
 import msgpack
 from redis.crc import key_slot
@@ -16,6 +18,7 @@ from factory import BJ, GD, HB, MSGPACK, NOW, bearer
 from gateway.store import keys
 from gateway.store.lookup import CACHE_PUT_MAX_KEYS, LookupCoalescer
 from gateway.store.scripts import CACHE_PUT
+from hubtest import cache_counts
 
 
 async def hub_without_local_cache(make_hub):
@@ -44,18 +47,21 @@ async def cached(hub, codes: list[bytes]) -> list[bytes | None]:
     return values
 
 
+def forge(code: bytes) -> bytes:
+    """The code with a random signature, as anyone can make without a key."""
+    protected, payload, _ = msgpack.unpackb(code)
+    return msgpack.packb([protected, payload, os.urandom(64)])
+
+
+async def outcome_lives(hub) -> dict[bytes, int]:
+    """Every cached signature outcome in Redis (every node of a cluster) → its TTL."""
+    names = {n async for n in hub.hub.redis.scan_iter(match=keys.SIGNATURE_OUTCOME_MATCH)}
+    return {n: await hub.hub.redis.ttl(n) for n in names}
+
+
 async def evalsha_calls(hub) -> int:
     stats = await hub.hub.redis.info("commandstats")
     return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
-
-
-def cache_counts(text: str) -> dict[str, float]:
-    out = {}
-    for line in text.splitlines():
-        if line.startswith('hcgw_cache_total{layer="redis"'):
-            name, value = line.rsplit(" ", 1)
-            out[name.split('outcome="')[1].rstrip('"}')] = float(value)
-    return out
 
 
 async def test_a_batch_leaves_each_outcome_in_redis_for_exactly_its_codes_life(make_hub) -> None:
@@ -67,7 +73,8 @@ async def test_a_batch_leaves_each_outcome_in_redis_for_exactly_its_codes_life(m
     results = await verify_batch(hub, [*codes, forged])
     assert [r["valid"] for r in results] == [True] * len(codes) + [False]
     assert results[-1]["reason"] == "BAD_SIGNATURE"
-    assert await cached(hub, [*codes, forged]) == [b"\x01"] * len(codes) + [b"\x00"]
+    assert await cached(hub, codes) == [b"\x01"] * len(codes)
+    assert await hub.hub.redis.get(keys.signature_outcome(hashlib.sha256(forged).digest())) is None
     for code, life in zip(codes, lives, strict=True):
         ttl = await hub.hub.redis.ttl(keys.signature_outcome(hashlib.sha256(code).digest()))
         assert life - 2 <= ttl <= life  # the hub's clock is fixed at NOW; Redis counts down
@@ -75,14 +82,32 @@ async def test_a_batch_leaves_each_outcome_in_redis_for_exactly_its_codes_life(m
     assert 8 < len(slots) <= 16  # 48 outcomes meet in at most 16 slots, yet spread
 
 
+async def test_forged_codes_leave_no_entry_in_redis_and_valid_ones_stay_their_life(
+    make_hub,
+) -> None:
+    hub = await make_hub()  # the local layer on, as deployed
+    r = await hub.post(f"/v1/issuers/{GD}/keys", data=hub.world.key_add(GD), headers=MSGPACK)
+    assert r.status == 201
+    forged = [forge(hub.world.code(GD, exp=NOW + 86_400)) for _ in range(300)]
+    valid = [hub.world.code(GD, exp=NOW + 600) for _ in range(20)]
+    results = await verify_batch(hub, [*forged, *valid])
+    assert [r["reason"] for r in results] == ["BAD_SIGNATURE"] * 300 + [None] * 20
+    again = await verify_batch(hub, forged[:50])  # a repeat is answered alike (locally)
+    assert {r["reason"] for r in again} == {"BAD_SIGNATURE"}
+    assert await cached(hub, valid) == [b"\x01"] * 20
+    lives = await outcome_lives(hub)
+    assert len(lives) == 20  # the valid outcomes only: none of the 300 forged
+    assert all(600 - 2 <= ttl <= 600 for ttl in lives.values())
+
+
 async def test_a_second_look_takes_the_outcome_from_redis(make_hub) -> None:
     hub = await hub_without_local_cache(make_hub)
     codes = [hub.world.code((GD, BJ)[i % 2]) for i in range(30)]
     await verify_batch(hub, codes)
     await cached(hub, codes)
-    before = cache_counts(await (await hub.get("/metrics")).text())
+    before = cache_counts(await (await hub.get("/metrics")).text(), "redis")
     again = await verify_batch(hub, codes)
-    after = cache_counts(await (await hub.get("/metrics")).text())
+    after = cache_counts(await (await hub.get("/metrics")).text(), "redis")
     assert all(r["valid"] for r in again)
     assert after["hit"] - before.get("hit", 0) == 30
     assert after["miss"] == before["miss"]
