@@ -6,6 +6,7 @@ so a test builds the same app with its own Redis and a fixed clock.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +26,7 @@ from gateway.service.trust import TrustKeeper
 from gateway.service.verification import VerificationService
 from gateway.store import keys
 from gateway.store.connection import RedisClient, cluster_client, redis_client
-from gateway.store.durability import check_cluster_durability, check_durability
+from gateway.store.durability import EvictionWatch, check_cluster_durability, check_durability
 from gateway.store.lookup import LookupCoalescer
 from gateway.store.registry import RegistryStore
 from gateway.store.status import StatusStore
@@ -148,6 +149,12 @@ def hub_context(
                 message = "Redis cannot guarantee acknowledged writes: " + "; ".join(
                     report.problems
                 )
+                if report.evicting:  # loses statuses while running, not only in a crash
+                    raise DurabilityRefused(
+                        message + ' (redis_durability = "warn" does not cover eviction: '
+                        "evicted statuses would verify green while their mark stands; "
+                        "docs/durability.md)"
+                    )
                 if settings.redis_durability == "require":
                     raise DurabilityRefused(
                         message
@@ -162,7 +169,15 @@ def hub_context(
             except HcgwError:
                 hub.metrics.redis_up.set(0)
                 log.warning("Redis unreachable at start; the registry loads once it answers")
-            yield
+            # The policy can be changed at run time (CONFIG SET): watch for evictions.
+            watching = asyncio.get_running_loop().create_task(
+                EvictionWatch(redis, hub.issuers).run(), name="eviction watch"
+            )
+            try:
+                yield
+            finally:
+                watching.cancel()
+                await asyncio.gather(watching, return_exceptions=True)
             await hub.lookups.close()
         finally:
             await redis.aclose()
