@@ -278,10 +278,11 @@ class TestLimits:
         assert r.status == 400
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 class TestStrictJson:
     """JSON bodies are read strictly (issue 10): never a 500, never a guess."""
-
-    JSON = {"Content-Type": "application/json"}
 
     @pytest.mark.parametrize(
         ("route", "body"),
@@ -300,7 +301,7 @@ class TestStrictJson:
              "not-utf8"],
     )  # fmt: skip
     async def test_json_that_is_not_strict_is_400(self, hub, route: str, body: bytes) -> None:
-        r = await hub.post(route, data=body, headers={**bearer(), **self.JSON})
+        r = await hub.post(route, data=body, headers={**bearer(), **JSON})
         assert r.status == 400
         doc = await r.json()
         assert doc["error"] == "bad_request" and "HCM1" not in doc["detail"]
@@ -310,7 +311,7 @@ class TestStrictJson:
     ) -> None:
         text = encode_text(hub.world.code(GD))
         body = json.dumps({"code": "HCM1:AAAA"})[:-1] + f', "code": "{text}"}}'
-        r = await hub.post("/v1/verify", data=body.encode(), headers={**bearer(), **self.JSON})
+        r = await hub.post("/v1/verify", data=body.encode(), headers={**bearer(), **JSON})
         assert r.status == 400
         r = await hub.post("/v1/verify", json={"code": text}, headers=bearer())
         assert (await r.json())["valid"] is True

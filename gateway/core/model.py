@@ -28,6 +28,7 @@ class Domain(enum.StrEnum):
 class Alg(enum.StrEnum):
     ED25519 = "Ed25519"
     ES256 = "ES256"
+    SM2 = "SM2"  # SM2 with SM3 over sm2p256v1, the default user ID (SPEC §2)
 
 
 class Colour(enum.IntEnum):
