@@ -55,6 +55,8 @@ class Settings:
     local_cache_size: int = 100_000  # per-process verified-signature entries
     redis_deadline: float = 0.8  # seconds a request may wait on Redis before 503 unavailable
     access_log: bool = False
+    header_timeout: float = 10.0  # seconds a connection has to send a request head
+    max_connections: int = 0  # per worker; 0: as many as the open-file limit allows
     issuers: tuple[IssuerConfig, ...] = ()
     clients: tuple[ClientConfig, ...] = field(default_factory=tuple)
 
@@ -177,6 +179,11 @@ def parse_settings(doc: Mapping[str, Any], environ: Mapping[str, str]) -> Settin
         )
     if settings.workers < 1 or settings.max_inflight < 1:
         raise ConfigError("[gateway] workers and max_inflight must be at least 1")
+    if not settings.header_timeout > 0 or settings.max_connections < 0:
+        raise ConfigError(
+            f"[gateway] header_timeout = {settings.header_timeout!r}, max_connections = "
+            f"{settings.max_connections!r}: expected seconds > 0 and a count ≥ 0"
+        )
     settings.listen_host_port  # noqa: B018 - validates listen early, with the key's name
     if settings.admin_listen:
         split_host_port(settings.admin_listen, "admin_listen")

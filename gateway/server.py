@@ -2,8 +2,9 @@
 
 ``serve`` owns what exists once per hub (the embedded Redis, the trust-list key) and then either
 runs one worker in this process or starts the supervisor of N workers (``gateway.supervisor``),
-which share one port through SO_REUSEPORT. ``run_worker`` is the life of one worker: listen,
-serve until SIGTERM or SIGINT, then stop accepting and finish the requests in flight.
+which share one port through SO_REUSEPORT. ``run_worker`` is the life of one worker: raise its
+open-file limit, listen (``gateway.web.protocol`` holds each connection to its limits), serve
+until SIGTERM or SIGINT, then stop accepting and finish the requests in flight, bodies and all.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import signal
 from pathlib import Path
 
@@ -26,6 +28,14 @@ from gateway.core.crypto import (
 from gateway.core.model import Alg
 from gateway.store.embedded import EmbeddedRedis
 from gateway.web.app import create_admin_app, create_app
+from gateway.web.hub import HUB
+from gateway.web.protocol import (
+    ADMIN_CONNECTIONS,
+    ConnectionLimits,
+    HubRunner,
+    connection_cap,
+    raise_open_file_limit,
+)
 
 log = logging.getLogger("hcgw")
 
@@ -52,9 +62,25 @@ async def run_worker(
     reuse_port: bool = False,
     ready_file: Path | None = None,
 ) -> None:
+    before, open_files, hard = raise_open_file_limit()
+    cap = connection_cap(open_files, settings.max_connections)
+    admin_cap = min(ADMIN_CONNECTIONS, max(1, cap // 2)) if settings.admin_listen else 0
+    limits = ConnectionLimits(max(1, cap - admin_cap), settings.header_timeout)
+    log.info(
+        "worker pid %d: open-file limit %d (hard %s%s), at most %d connections, "
+        "a request head within %g s",
+        os.getpid(),
+        open_files,
+        "unlimited" if hard == resource.RLIM_INFINITY else hard,
+        f", raised from {before}" if open_files > before else "",
+        limits.max_connections,
+        limits.header_timeout,
+    )
     app = create_app(settings, redis_url=redis_url, hub_key=hub_key)
-    runner = web.AppRunner(
+    runner = HubRunner(
         app,
+        limits=limits,
+        count_error=lambda error: app[HUB].metrics.count_error(error),
         access_log=log if settings.access_log else None,
         shutdown_timeout=SHUTDOWN_GRACE,
     )
@@ -64,7 +90,11 @@ async def run_worker(
         host, port = settings.listen_host_port
         await web.TCPSite(runner, host, port, backlog=1024, reuse_port=reuse_port).start()
         if settings.admin_listen:
-            admin_runner = web.AppRunner(create_admin_app(app), access_log=None)
+            admin_runner = HubRunner(
+                create_admin_app(app),
+                limits=ConnectionLimits(admin_cap, settings.header_timeout),
+                count_error=lambda error: app[HUB].metrics.count_error(error),
+            )
             await admin_runner.setup()
             admin_host, admin_port = split_host_port(settings.admin_listen, "admin_listen")
             await web.TCPSite(admin_runner, admin_host, admin_port, reuse_port=reuse_port).start()

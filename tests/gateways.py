@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from factory import World, config_toml
@@ -40,7 +41,10 @@ class GatewayProcess:
         self.log = workdir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 15.0) -> None:
+    def start(
+        self, timeout: float = 15.0, *, preexec_fn: Callable[[], object] | None = None
+    ) -> None:
+        """``preexec_fn`` runs in the child before it execs (e.g. to set its rlimits)."""
         self.ready.unlink(missing_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
@@ -58,6 +62,7 @@ class GatewayProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "HCGW_LOG_LEVEL": "INFO"},
+                preexec_fn=preexec_fn,
             )
         deadline = time.monotonic() + timeout
         while not self.ready.exists():

@@ -27,7 +27,13 @@ class ErrorLog:
         self._held: dict[tuple[str, str], int] = {}
 
     def error(
-        self, status: int, error: str, route: str, method: str, detail: str | None = None
+        self,
+        status: int,
+        error: str,
+        route: str,
+        method: str,
+        detail: str | None = None,
+        cause: str | None = None,
     ) -> None:
         record: dict[str, object] = {
             "event": "error",
@@ -38,6 +44,8 @@ class ErrorLog:
         }
         if status >= 500 and detail:
             record["detail"] = detail
+        if cause:
+            record["cause"] = cause  # an exception class name of aiohttp's parser, never its text
         self._emit(record, logging.WARNING if status >= 500 else logging.INFO)
 
     def exception(self, exc: BaseException, route: str, method: str) -> None:

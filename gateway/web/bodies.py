@@ -15,6 +15,7 @@ from aiohttp import web
 from gateway.core.model import CODE_ENVELOPE_MAX
 from gateway.core.wire import Malformed, decode_text
 from gateway.errors import BadRequest, BatchTooLarge, BodyTooLarge, UnsupportedMediaType
+from gateway.web.protocol import send_continue
 
 SINGLE_MAX = 4 * 1024
 BATCH_MAX = 2 * 1024 * 1024
@@ -34,16 +35,23 @@ async def read_body(
     length = request.content_length
     if length is not None and length > limit:
         raise BodyTooLarge(f"the body is over {limit} bytes")
-    # Checked before reading: aiohttp would otherwise try to inflate the body as it streams.
+    # Checked before reading. The hub's listener does not inflate bodies (web.protocol), so any
+    # encoding, br and zstd included, reaches this 415.
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("identity", ""):
-        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not accepted; send identity")
+        raise UnsupportedMediaType("a body with a Content-Encoding is not accepted; send identity")
+    await send_continue(request)  # only now: a 413 or 415 above is answered without a 100
     chunks, total = [], 0
-    async for chunk in request.content.iter_any():
-        total += len(chunk)
-        if total > limit:
-            raise BodyTooLarge(f"the body is over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            total += len(chunk)
+            if total > limit:
+                raise BodyTooLarge(f"the body is over {limit} bytes")
+            chunks.append(chunk)
+    except web.RequestPayloadError as exc:  # a broken chunked encoding or a short body
+        raise BadRequest("the body is not well-formed (chunked encoding or length)") from exc
+    except ConnectionResetError as exc:  # the client went away: its error, not the hub's 500
+        raise BadRequest("the connection closed before the body was complete") from exc
     kind = media_type(request.headers.get("Content-Type"))
     if kind not in allowed:
         raise UnsupportedMediaType(f"Content-Type must be one of {', '.join(allowed)}")

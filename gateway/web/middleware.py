@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
+from aiohttp.http import HttpVersion10
 from aiohttp.typedefs import Handler, Middleware
 
-from gateway.errors import HcgwError, MethodNotAllowed, NotFound, Overloaded
+from gateway.errors import BadRequest, HcgwError, MethodNotAllowed, NotFound, Overloaded
 from gateway.metrics import Metrics
 from gateway.metrics.logs import ErrorLog
 
@@ -41,6 +42,8 @@ def make_middlewares(metrics: Metrics, max_inflight: int) -> list[Middleware]:
         started = time.perf_counter()
         counted = request.path not in _UNLIMITED
         try:
+            if request.version < HttpVersion10:  # a request line without a version: HTTP/0.9
+                raise BadRequest("HTTP/0.9 is not served; send HTTP/1.1")
             if counted:
                 if inflight >= max_inflight:
                     raise Overloaded(f"over {max_inflight} requests in flight")
