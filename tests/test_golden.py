@@ -71,3 +71,21 @@ def test_the_encoder_still_writes_the_frozen_ed25519_bytes() -> None:
         lambda m: sign(key, m),
     )
     assert raw.hex() == GOLDEN["cases"][0]["envelope"]
+
+
+@pytest.mark.parametrize("case", GOLDEN["admin"], ids=[c["name"] for c in GOLDEN["admin"]])
+def test_frozen_management_message_passes_its_upload_key(case: dict) -> None:
+    from gateway.core.admin import (
+        KeyRevoke,
+        UploadKey,
+        check_upload_signature,
+        decode_admin_envelope,
+        decode_message,
+    )
+
+    upload = load_public_key("SM2", bytes.fromhex(case["upload_spki"]))
+    envelope = decode_admin_envelope(bytes.fromhex(case["envelope"]))
+    keys = {upload.kid: UploadKey(IssuerCode(case["expected"]["iss"]), upload)}
+    assert check_upload_signature(envelope, keys).key == upload
+    message = decode_message(envelope.payload, case["typ"])
+    assert isinstance(message, KeyRevoke) and message.kid.hex() == case["expected"]["kid"]

@@ -14,7 +14,10 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.core.model import Alg
 from gateway.web import dashboard_schema
+
+ALGS = [alg.value for alg in Alg]  # SPEC §2
 
 __all__ = ["openapi_document"]
 
@@ -275,7 +278,7 @@ _SCHEMAS: dict[str, Schema] = {
         "required": ["alg", "spki"],
         "additionalProperties": False,
         "properties": {
-            "alg": {"type": "string", "enum": ["Ed25519", "ES256"]},
+            "alg": {"type": "string", "enum": ALGS},
             "spki": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9_-]+$",
@@ -331,7 +334,7 @@ _SCHEMAS: dict[str, Schema] = {
         "prefixItems": [
             {"description": "protected: bin, exactly msgpack {1: alg (str), 4: kid (bin 8)}"},
             {"description": "payload: bin, a msgpack map (SPEC §3, §4 or §6)"},
-            {"description": "signature: bin, 64 bytes (Ed25519, or ES256 as raw r || s)"},
+            {"description": "signature: bin, 64 bytes (Ed25519, or ES256 and SM2 as raw r || s)"},
         ],
     },
     "CodeText": {
@@ -369,7 +372,7 @@ _SCHEMAS: dict[str, Schema] = {
             "iss": _ISS,
             "iat": _UINT,
             "nonce": {"description": "bin, 16 bytes"},
-            "alg": {"type": "string", "enum": ["Ed25519", "ES256"]},
+            "alg": {"type": "string", "enum": ALGS},
             "spki": {"description": "bin, DER SubjectPublicKeyInfo in canonical form"},
             "nbf": _UINT,
             "naf": {**_UINT, "description": "Must be greater than nbf."},
@@ -432,7 +435,7 @@ _SCHEMAS: dict[str, Schema] = {
                     "properties": {
                         "iss": _ISS,
                         "kid": {"description": "bin, 8 bytes"},
-                        "alg": {"type": "string", "enum": ["Ed25519", "ES256"]},
+                        "alg": {"type": "string", "enum": ALGS},
                         "spki": {"description": "bin, DER SubjectPublicKeyInfo"},
                         "nbf": _UINT,
                         "naf": _UINT,
