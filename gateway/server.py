@@ -3,7 +3,7 @@
 ``serve`` owns what exists once per hub (the embedded Redis, the trust-list key) and then either
 runs one worker in this process or starts the supervisor of N workers (``gateway.supervisor``),
 which share one port through SO_REUSEPORT. ``run_worker`` is the life of one worker: raise its
-open-file limit, listen (``gateway.web.protocol`` holds each connection to its limits), serve
+open-file limit, listen (``gateway.web.connections`` holds connections to their limits), serve
 until SIGTERM or SIGINT, then stop accepting and finish the requests in flight, bodies and all.
 """
 
@@ -28,14 +28,14 @@ from gateway.core.crypto import (
 from gateway.core.model import Alg
 from gateway.store.embedded import EmbeddedRedis
 from gateway.web.app import create_admin_app, create_app
-from gateway.web.hub import HUB
-from gateway.web.protocol import (
+from gateway.web.connections import (
     ADMIN_CONNECTIONS,
     ConnectionLimits,
     HubRunner,
     connection_cap,
     raise_open_file_limit,
 )
+from gateway.web.hub import HUB
 
 log = logging.getLogger("hcgw")
 

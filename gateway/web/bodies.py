@@ -35,7 +35,7 @@ async def read_body(
     length = request.content_length
     if length is not None and length > limit:
         raise BodyTooLarge(f"the body is over {limit} bytes")
-    # Checked before reading. The hub's listener does not inflate bodies (web.protocol), so any
+    # Checked before reading. The hub's listener does not inflate bodies (web.connections), so any
     # encoding, br and zstd included, reaches this 415.
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("identity", ""):
