@@ -19,7 +19,8 @@ from factory import GD, MSGPACK, NOW, World, bearer
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg
 from gateway.store import keys
-from gateway.store.durability import check_durability
+from gateway.store.connection import cluster_client
+from gateway.store.durability import EvictionWatch, check_durability
 from gateway.web.app import create_app
 from gateway.web.hub import DurabilityRefused
 
@@ -194,3 +195,18 @@ async def test_a_redis_that_refuses_config_still_shows_an_evicting_policy(fresh_
         await client.aclose()
     assert report.config_refused and report.evicting
     assert any(p.startswith("maxmemory-policy is allkeys-lru") for p in report.problems)
+
+
+@pytest.mark.parametrize("delay", [0, 0.001, 0.01])
+async def test_a_watch_cancelled_in_the_middle_of_a_look_on_a_cluster_ends(
+    redis_cluster, delay: float
+) -> None:
+    client = await cluster_client(redis_cluster.url)
+    try:
+        watching = asyncio.get_running_loop().create_task(EvictionWatch(client, [GD]).run())
+        await asyncio.sleep(delay)
+        watching.cancel()
+        done, _ = await asyncio.wait([watching], timeout=2)
+        assert done == {watching} and watching.cancelled()
+    finally:
+        await client.aclose()

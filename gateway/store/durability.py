@@ -211,6 +211,7 @@ class EvictionWatch:
 
     async def run(self) -> None:
         """Look every ``interval`` seconds until cancelled; a Redis failure skips one look."""
+        task = asyncio.current_task()
         while True:
             try:
                 async with asyncio.timeout(self._deadline):
@@ -219,6 +220,10 @@ class EvictionWatch:
                 log.debug("eviction watch: no answer from Redis (%s)", type(exc).__name__)
             except Exception:  # a watch that died would hide every later eviction: log, go on
                 log.exception("eviction watch: a look failed; trying again")
+            if task is not None and task.cancelling():
+                # redis-py's cluster client can swallow a cancellation that lands inside a
+                # command (measured here; redis/redis-py#2028 is the same class): honour it.
+                raise asyncio.CancelledError
             await asyncio.sleep(self._interval)
 
     async def check(self) -> int:
