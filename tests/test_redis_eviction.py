@@ -210,3 +210,18 @@ async def test_a_watch_cancelled_in_the_middle_of_a_look_on_a_cluster_ends(
         assert done == {watching} and watching.cancelled()
     finally:
         await client.aclose()
+
+
+async def test_readyz_is_503_while_redis_may_evict_keys(make_hub, fresh_redis) -> None:
+    hub = await make_hub(url=fresh_redis.url)
+    assert (await hub.get("/readyz")).status == 200
+    await operator_sets(fresh_redis.url, "maxmemory-policy", "allkeys-lru")
+    try:
+        await hub.hub.eviction.check()
+        r = await hub.get("/readyz")
+        reasons = (await r.json())["reasons"]
+        assert r.status == 503 and any("allkeys-lru" in reason for reason in reasons)
+    finally:
+        await operator_sets(fresh_redis.url, "maxmemory-policy", "noeviction")
+    await hub.hub.eviction.check()
+    assert (await hub.get("/readyz")).status == 200

@@ -55,6 +55,7 @@ class Hub:
     verification: VerificationService
     management: ManagementService
     local: LocalCache
+    eviction: EvictionWatch | None = None  # set by hub_context once it watches Redis
 
     async def readiness(self) -> list[str]:
         reasons = []
@@ -74,6 +75,9 @@ class Hub:
                 await self.trust.reload()
             except HcgwError:
                 reasons.append("trust registry not loaded")
+        if self.eviction is not None and self.eviction.evicting_nodes:
+            nodes = ", ".join(sorted(self.eviction.evicting_nodes))
+            reasons.append(f"redis may evict keys ({nodes}): set maxmemory-policy noeviction")
         loss = self.trust.recent_loss()
         if loss is not None:
             reasons.append(
@@ -170,8 +174,9 @@ def hub_context(
                 hub.metrics.redis_up.set(0)
                 log.warning("Redis unreachable at start; the registry loads once it answers")
             # The policy can be changed at run time (CONFIG SET): watch for evictions.
+            hub.eviction = EvictionWatch(redis, hub.issuers)
             watching = asyncio.get_running_loop().create_task(
-                EvictionWatch(redis, hub.issuers).run(), name="eviction watch"
+                hub.eviction.run(), name="eviction watch"
             )
             try:
                 yield
