@@ -25,7 +25,10 @@ class Kind(enum.StrEnum):
     FORGED_OTHER_ISSUER = "forged-other-issuer"  # signed with another province's key
     FORGED_UNKNOWN_KEY = "forged-unknown-key"  # an attacker's own key
     FORGED_SPOOFED_KID = "forged-spoofed-kid"  # the issuer's kid, the attacker's signature
-    ALG_SWAPPED = "alg-swapped"  # header alg is not the key's
+    ALG_SWAPPED = "alg-swapped"  # header alg is not the key's (an SM2 code's says ES256)
+    SM2_R_ZERO = "sm2-r-zero"  # an SM2 issuer's code, its signature's r set to 0
+    SM2_S_OVER_N = "sm2-s-over-n"  # an SM2 issuer's code, its signature's s moved to n or above
+    SM2_UNDER_ES256 = "sm2-under-es256"  # an SM2 signature under an ES256 issuer's key and alg
     UNKNOWN_ISSUER = "unknown-issuer"
     MALFORMED = "malformed"
     FUTURE = "future"  # iat beyond the clock skew

@@ -96,6 +96,8 @@ def expect(code: IssuedCode, hub: HubModel, now: int) -> Verdict:
         return _invalid("KEY_REVOKED", **head)
     if not key.nbf <= claims.iat <= key.naf or claims.exp - claims.iat > MAX_CODE_LIFETIME:
         return _invalid("KEY_NOT_VALID", **head)
+    # Good only when the key the header names made it over these bytes: a tampered signature,
+    # an SM2 one with r or s out of range, or one on another curve has no such signer.
     if truth.signer != truth.kid:
         return _invalid("BAD_SIGNATURE", **head)
     body = {
