@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from gateway.config import ClientConfig
 from gateway.errors import RateLimited
-from gateway.store.lookup import Fetched, RateCharge
+from gateway.store.lookup import Facts, Fetched, RateCharge
 
 LEASE_SHARE = 0.05
 
@@ -34,7 +34,7 @@ class RateLeases:
                 self._leasing.add(client.id)
         return RateCharge(client.id, client.rate, cost, cost + lease)
 
-    def settle(self, charge: RateCharge | None, fetched: Fetched | None) -> None:
+    def settle(self, charge: RateCharge | None, fetched: Fetched | Facts | None) -> None:
         """Keep the lease that came with a grant; raise 429 when the bucket refused.
 
         ``fetched`` is None when the call to Redis did not complete: the lease request is over.

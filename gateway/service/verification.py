@@ -26,11 +26,7 @@ from gateway.metrics import Metrics
 from gateway.service.local_cache import Checked, LocalCache
 from gateway.service.rates import RateLeases
 from gateway.service.trust import TrustKeeper
-from gateway.store import keys
-from gateway.store.lookup import Fetched, LookupCoalescer, RateCharge
-from gateway.store.status import decode_status
-
-_VALID = b"\x01"  # a cached outcome; older hubs also wrote b"\x00" for invalid ones
+from gateway.store.lookup import Facts, Fetched, Item, LookupCoalescer, RateCharge
 
 
 @dataclass(slots=True)
@@ -76,15 +72,13 @@ class VerificationService:
         """Verdicts in input order; ``None`` stands for an element that is not a code. The
         client (None: not rate-limited) pays one token per element."""
         work: list[_Work | Verdict] = [self._prepare(e, now) for e in envelopes]
-        wanted: list[bytes] = []
+        items: list[Item] = []
         local_hits = 0
         for w in work:
             if isinstance(w, _Work):
-                wanted.append(keys.status(w.code.iss, w.code.sub))
-                if w.signature_valid is None:
-                    wanted.append(keys.signature_outcome(w.digest))
-                else:
-                    local_hits += 1
+                known = w.signature_valid is not None
+                items.append((w.code.iss, w.code.sub, None if known else w.digest))
+                local_hits += known
         looked_up = len(envelopes) - envelopes.count(None)
         self._metrics.count_local_cache(local_hits, looked_up - local_hits)
         if client is not None:
@@ -92,21 +86,19 @@ class VerificationService:
         charge = self._rates.plan(client, max(1, len(envelopes))) if client else None
         started = time.perf_counter()
         try:
-            fetched = await self._lookups.fetch(wanted, charge)
+            facts = await self._lookups.read(items, charge)
         except BaseException as exc:  # Unavailable, or the client went away: end the lease
             self._rates.settle(charge, None)
             self._count_failure(client, exc)
             raise
         self._metrics.redis_lookup.observe(time.perf_counter() - started)
-        self._settle(client, charge, fetched)
-        trust = await self._trust.at(fetched.registry)
-        values = iter(fetched.values)
+        self._settle(client, charge, facts)
+        trust = await self._trust.at(facts.registry)
+        statuses, outcomes = iter(facts.statuses), iter(facts.outcomes)
         verdicts = []
         for w in work:
             if isinstance(w, _Work):
-                status = decode_status(next(values))
-                cached = next(values) if w.signature_valid is None else None
-                verdict = self._finish(w, cached, trust, now, status)
+                verdict = self._finish(w, next(outcomes), trust, now, next(statuses))
             else:
                 verdict = w
             verdicts.append(verdict)
@@ -116,7 +108,7 @@ class VerificationService:
         return verdicts
 
     def _settle(
-        self, client: ClientConfig | None, charge: RateCharge | None, fetched: Fetched
+        self, client: ClientConfig | None, charge: RateCharge | None, fetched: Fetched | Facts
     ) -> None:
         try:
             self._rates.settle(charge, fetched)
@@ -146,7 +138,7 @@ class VerificationService:
     def _finish(
         self,
         w: _Work,
-        cached: bytes | None,
+        cached: bool | None,
         trust: TrustSnapshot,
         now: int,
         status: Status | None,
@@ -157,14 +149,14 @@ class VerificationService:
         if w.signature_valid is None:
             w.redis_hit = cached is not None
             if cached is not None:
-                w.signature_valid = cached == _VALID
+                w.signature_valid = cached
             else:
                 w.signature_valid = signature_holds(w.code, found)
                 ttl = w.code.exp - now
                 # Only a valid signature goes to Redis: anyone can forge an invalid one, with
                 # any exp, and Redis (noeviction) must not fill with them (docs/caching.md).
                 if w.signature_valid and ttl > 0:
-                    self._lookups.remember(keys.signature_outcome(w.digest), _VALID, ttl)
+                    self._lookups.remember_valid(w.digest, ttl)
             if w.code.exp > now:
                 self._local.put(w.digest, Checked(w.code, w.signature_valid), now)
         return judge(w.code, w.signature_valid, now, status)

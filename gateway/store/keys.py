@@ -12,6 +12,7 @@ already a pseudonym.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 NS = "hcgw:v1"
@@ -37,6 +38,7 @@ def nonce(iss: str, value: bytes) -> str:
     return f"{NS}:{{{iss}}}:nonce:{value.hex()}"
 
 
+@functools.lru_cache(maxsize=256)  # 32 issuers; built once, not per verification
 def status_prefix(iss: str) -> bytes:
     return f"{NS}:{{{iss}}}:st:".encode()
 
