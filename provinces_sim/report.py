@@ -1,9 +1,9 @@
 """The run's report: a summary a newcomer can read, and the same facts as JSON.
 
-The text has a table per province (the province a code claims as its issuer), what each kind
-of code the simulator made came back as, the status channel and key life in numbers, the load
-burst, and the oracle's verdict. Nothing in it identifies a person: no ID number, no
-pseudonym.
+The text has a table per province (the province a code claims as its issuer) and its totals
+per signing algorithm, what each kind of code the simulator made came back as, the status
+channel and key life in numbers, the load burst, and the oracle's verdict. Nothing in it
+identifies a person: no ID number, no pseudonym.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from provinces_sim.burst import BurstResult
-from provinces_sim.census import PROVINCES
+from provinces_sim.census import ED25519, ES256, PROVINCES, SM2
 from provinces_sim.oracle import COLOURS
 from provinces_sim.scenario import Outcome
 from provinces_sim.world import World
@@ -28,6 +28,7 @@ _SHORT = {
     "UNKNOWN_KID": "UKID", "ALG_MISMATCH": "ALG", "KEY_REVOKED": "REV", "KEY_NOT_VALID": "KNV",
     "BAD_SIGNATURE": "SIG", "NOT_YET_VALID": "NYV", "EXPIRED": "EXP",
 }  # fmt: skip
+_TOTALLED = ("residents", "scans", *COLOURS, "invalid", "mismatches")  # per algorithm
 
 
 def _width(text: str) -> int:
@@ -64,7 +65,7 @@ def build(
     world: World, outcome: Outcome, burst: BurstResult | None, meta: dict[str, Any]
 ) -> dict[str, Any]:
     tally = outcome.tally
-    provinces = []
+    provinces: list[dict[str, Any]] = []
     for p in PROVINCES:
         row = tally.rows.get(p.iss)
         outcomes = row.outcomes if row else Counter()
@@ -82,6 +83,10 @@ def build(
             }
         )
     other = tally.rows.get("other")
+    algorithms: dict[str, Counter[str]] = {alg: Counter() for alg in (ED25519, ES256, SM2)}
+    for entry in provinces:
+        algorithms[entry["alg"]]["issuers"] += 1
+        algorithms[entry["alg"]].update({f: entry[f] for f in _TOTALLED})
     burst_mismatches = burst.mismatches if burst else 0
     return {
         "format": "hcgw-demo-report",
@@ -101,6 +106,9 @@ def build(
         "scans": tally.scans,
         "outcomes": dict(tally.outcomes()),
         "provinces": provinces,
+        "algorithms": {
+            alg: {f: c[f] for f in ("issuers", *_TOTALLED)} for alg, c in algorithms.items()
+        },
         "other_issuer_scans": {"scans": other.scans, "outcomes": dict(other.outcomes)}
         if other
         else None,
@@ -137,6 +145,11 @@ def render(report: dict[str, Any], *, story: bool = True) -> str:
         lines.append(f"(codes with no enrolled issuer to count them under, malformed or claiming "
                      f"an unenrolled one: {report['other_issuer_scans']['scans']:,})")  # fmt: skip
     lines.append("reasons: " + ", ".join(f"{s} {r}" for r, s in _SHORT.items()))
+    alg_rows: list[list[object]] = [
+        [alg, *(a[f] for f in ("issuers", *_TOTALLED))] for alg, a in report["algorithms"].items()
+    ]
+    lines += ["", "The same per signing algorithm (the claimed issuer's)", "-" * 53]
+    lines += _table(["alg", "issuers", *header[3:10]], alg_rows)
     lines += ["", "What the simulator sent, and what the hub answered", "-" * 50]
     kind_rows: list[list[object]] = [
         [kind, sum(outcomes.values()), ", ".join(f"{o} {n:,}" for o, n in sorted(outcomes.items()))]

@@ -24,12 +24,14 @@ import asyncio
 import dataclasses
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from provinces_sim.census import BY_ISS
 from provinces_sim.codes import CodeTruth, IssuedCode, Kind
+from provinces_sim.crypto import ALGS
 from provinces_sim.epidemic import GREEN, Epidemic, Plan
 from provinces_sim.errors import HubRefused, HubUnreachable
 from provinces_sim.forgery import Forger
@@ -206,9 +208,10 @@ class Scenario:
                 channel.seal()
             self._first_sv[issuer.iss] = issuer.residents[0].sv if issuer.residents else 0
         await self._push()
-        algs = sorted({i.alg for i in self.world.issuers.values()})
+        algs = Counter(i.alg for i in self.world.issuers.values())
         self._tell(
-            f"{len(self.world.issuers)} issuers up ({', '.join(algs)}): {self.keys.added} "
+            f"{len(self.world.issuers)} issuers up "
+            f"({', '.join(f'{algs[alg]} {alg}' for alg in ALGS if algs[alg])}): {self.keys.added} "
             f"keys registered, {self.keys.already_registered} already held; "
             f"{sum(len(i.residents) for i in self.world.issuers.values()):,} residents"
         )

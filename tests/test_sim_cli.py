@@ -94,6 +94,12 @@ def test_the_demo_runs_end_to_end_and_leaves_its_reports(tmp_path: Path) -> None
     assert report["passed"] and report["oracle"]["mismatches"] == 0
     assert report["oracle"]["verdicts_checked"] > report["scans"] > 0
     assert report["burst"]["codes"] > 0 and len(report["provinces"]) == 32
+    sm2 = [p for p in report["provinces"] if p["alg"] == "SM2"]
+    assert len(sm2) == 8 and all(p["scans"] > 0 and p["mismatches"] == 0 for p in sm2)  # sweep
+    assert {alg: a["issuers"] for alg, a in report["algorithms"].items()} == {
+        "Ed25519": 13, "ES256": 11, "SM2": 8,
+    }  # fmt: skip
+    assert report["algorithms"]["SM2"]["scans"] == sum(p["scans"] for p in sm2)
     assert "ORACLE: 0 mismatches" in result.stdout and "PASS" in result.stdout
     assert str(run_dir / "report.txt") in result.stdout
     assert "hub restart: kill -9" in (run_dir / "report.txt").read_text()
