@@ -220,6 +220,9 @@ class HubServer(web.Server):
                 if connection not in busy:
                     connection.close()
             await asyncio.sleep(0.05)
+        for connection in self.connections:  # answered since: waiting for a request now
+            if not in_request(connection):
+                connection.close()
         self.tally.flush()
         # Never 0: aiohttp reads a timeout of 0 as none at all.
         await super().shutdown(max(0.01, deadline - self._event_loop.time()))
