@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import resource
+import secrets
 import signal
 from pathlib import Path
 
@@ -43,13 +44,26 @@ SHUTDOWN_GRACE = 30.0  # seconds in-flight requests get after SIGTERM
 
 
 def load_or_create_hub_key(path: Path) -> PrivateKey:
+    """The hub's trust-list key, created on first start. Processes starting together (gunicorn's
+    workers) may race: each writes a whole file aside and links it into place, which succeeds
+    for one; the others read the winner's, never a half-written file."""
     if path.exists():
         return private_key_from_pem(path.read_bytes())
     path.parent.mkdir(parents=True, exist_ok=True)
     key = generate_private_key(Alg.ED25519)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(private_key_to_pem(key))
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(private_key_to_pem(key))
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(aside, path)  # atomic, and refuses to replace a key that is there
+        except FileExistsError:
+            return private_key_from_pem(path.read_bytes())
+    finally:
+        aside.unlink(missing_ok=True)
     log.info("created the hub's trust-list key at %s", path)
     return key
 

@@ -62,7 +62,7 @@ def make_middlewares(metrics: Metrics, max_inflight: int) -> list[Middleware]:
                 MethodNotAllowed(f"{request.method} is not allowed here", headers={"Allow": allow}),
             )
         except web.HTTPNotFound:
-            return failed(request, NotFound(f"no such resource: {request.path}"))
+            return failed(request, NotFound("no such resource"))  # the path stays out of logs
         except web.HTTPException as exc:  # aiohttp's own refusals; keep the status, our shape
             if exc.status < 400:
                 raise
