@@ -136,7 +136,7 @@ async def serve(settings: Settings, environ: dict[str, str], *, ready_file: Path
         embedded = EmbeddedRedis(Path(settings.data_dir) / "redis")
         await embedded.start()
         redis_url = embedded.url
-        log.info("embedded redis-server pid %s at %s", embedded.pid, redis_url)
+        log.info("embedded Redis-protocol server pid %s at %s", embedded.pid, redis_url)
     try:
         if not settings.issuers:
             log.warning("no [[issuer]] is enrolled: every code will be UNKNOWN_ISSUER")

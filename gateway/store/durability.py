@@ -142,7 +142,9 @@ def _config_value(reply: object, name: str) -> str | None:
 
 
 def _redis_version(info: object) -> str:
-    return _info_field(info, "redis_version")
+    # Valkey answers redis_version 7.2.4 for compatibility; its own version is valkey_version.
+    valkey = _info_field(info, "valkey_version")
+    return f"valkey {valkey}" if valkey else _info_field(info, "redis_version")
 
 
 def _info_field(info: object, name: str) -> str:
