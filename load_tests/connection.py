@@ -41,6 +41,7 @@ class Connection(asyncio.Protocol):
         self.intended_ns = 0
         self.sent_ns = 0
         self.timed_out = False
+        self.answer_bytes = 0  # of the last answer, head and body
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -83,6 +84,7 @@ class Connection(asyncio.Protocol):
             return
         done_ns = time.monotonic_ns()
         body = buf[self._body_at : self._need]
+        self.answer_bytes = self._need
         self._buf, self._need = b"", -1
         self.busy = False
         self._on_response(self, self._status, body, done_ns)

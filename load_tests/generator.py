@@ -8,7 +8,9 @@ so queueing is charged to the server, and their wait shows up as send lateness.
 Closed loop: each connection sends its next request as soon as the previous answer is in.
 
 Everything is recorded into per-second interval histograms and counters (by completion time,
-HdrHistogram's interval-log pattern), shipped to the coordinator at each second's end.
+HdrHistogram's interval-log pattern), shipped to the coordinator at each second's end. An
+answer other than 200 is also counted by its status and SPEC error code (``401
+unauthenticated``), read from its body; bytes are counted both ways, head and body.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Interval:
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
     status: collections.Counter[int] = field(default_factory=collections.Counter)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    error_codes: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
 class Engine:
@@ -132,8 +135,10 @@ class Engine:
         return "warmup" if t_ns < self.t0 + self.cfg.warmup_s * NS else "measured"
 
     def _send(self, conn: Connection, slot: int, intended: int, capped: bool) -> None:
-        sent = conn.send(self.book.request(slot), slot, intended)
+        request = self.book.request(slot)
+        sent = conn.send(request, slot, intended)
         iv = self.now
+        iv.counts["bytes_sent"] += len(request)
         if self.cfg.mode == "open":  # a closed loop has no plan to be late for
             lateness = sent - intended
             iv.hist["lateness"].record_ns(lateness)
@@ -175,7 +180,10 @@ class Engine:
         iv.hist["latency"].record_ns(done - conn.intended_ns)
         iv.hist["service"].record_ns(done - conn.sent_ns)
         iv.counts["completed"] += 1
+        iv.counts["bytes_received"] += conn.answer_bytes
         iv.status[status] += 1
+        if status != 200:
+            iv.error_codes[f"{status} {error_code(body)}"] += 1
         self._answers += 1
         if self.cfg.check_every and self._answers % self.cfg.check_every == 0 and status == 200:
             self._check(conn.slot, body)
@@ -291,6 +299,7 @@ class Engine:
                 "counts": dict(iv.counts),
                 "status": {str(k): v for k, v in iv.status.items()},
                 "errors": dict(iv.errors),
+                "error_codes": dict(iv.error_codes),
             }
         )
         self.second += 1
@@ -321,6 +330,16 @@ class Engine:
         self.pending.clear()
         self._flush()
         self._finished.set()
+
+
+def error_code(body: bytes) -> str:
+    """The SPEC §7 ``error`` of an error answer's JSON body, or ``-`` when it has none."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return "-"
+    error = doc.get("error") if isinstance(doc, dict) else None
+    return error if isinstance(error, str) and error.isidentifier() else "-"
 
 
 def _cpu_seconds() -> float:

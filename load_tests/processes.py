@@ -1,12 +1,15 @@
 """Starting and stopping the servers a measurement needs: the gateway, the reference servers.
 
 Every process is started here, waited for until it answers, and stopped by its own PID
-(SIGTERM, then SIGKILL after a grace period): never by name.
+(SIGTERM, then SIGKILL after a grace period): never by name. A process that does not start
+raises :class:`StartFailed`, whose first line says why in a sentence (a second gateway on the
+same data directory: which directory, and how to start elsewhere); the log's end follows.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,6 +21,29 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+_LOCKED = re.compile(r"another process holds (\S+)/redis/owner\.lock")
+
+
+class StartFailed(RuntimeError):
+    """A server did not start. ``summary`` is one line; ``str()`` adds the log's end."""
+
+    def __init__(self, summary: str, tail: str = "") -> None:
+        super().__init__(summary + (f"\n{tail}" if tail else ""))
+        self.summary = summary
+
+
+def start_failure(name: str, tail: str) -> StartFailed:
+    """The reason a server gave for not starting, in one line, from the end of its log."""
+    locked = _LOCKED.search(tail)
+    if locked:
+        return StartFailed(
+            f"{name} did not start: another hub already runs with its data in {locked.group(1)} "
+            "(it holds redis/owner.lock there): stop that hub, or start this one with its own "
+            "data directory (HCGW_DATA_DIR=DIR, or from another working directory)"
+        )
+    last = next((x for x in reversed(tail.splitlines()) if x.strip()), "no output")
+    return StartFailed(f"{name} did not start: {last.strip()}", tail)
 
 
 def free_port() -> int:
@@ -67,8 +93,7 @@ class Server:
         while not (self._answers() and (self.ready is None or self.ready())):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                tail = self.log.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{self.name} did not start:\n{tail}")
+                raise start_failure(self.name, self.log.read_text(errors="replace")[-3000:])
             time.sleep(0.05)
         return self
 

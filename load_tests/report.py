@@ -3,31 +3,46 @@
 The JSON carries ``schema: "hcgw-load-report"`` and ``schema_version``; its JSON Schema is
 ``load_tests/report.schema.json``. Every histogram is there as a summary in µs *and* as a
 histoblob, so runs can be merged or re-analysed without loss. Phases: ``warmup`` (the first
-``warmup_s`` seconds, excluded from thresholds) and ``measured`` (the rest, drain included).
+``warmup_s`` seconds, excluded from thresholds) and ``measured`` (the rest, drain included);
+``steps``: one row per step of an open-loop plan. Version 2 added the steps, the preflight,
+the hub, errors by SPEC code, bytes both ways, and thresholds as lines a person reads.
 """
 
 from __future__ import annotations
 
-import collections
 import datetime
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from load_tests.histograms import KINDS, Histogram, HistogramSet
+from load_tests import hits
+from load_tests.histograms import Histogram
 from load_tests.machine import facts as host_facts
 from load_tests.runner import RunData
 from load_tests.schedule import NS
 from load_tests.scrape import delta
-from load_tests.verdict import ExitCode, SelfCheckLimits, Thresholds, apply_thresholds, judge
-from load_tests.workload import expected_hits
+from load_tests.steps import step_rows
+from load_tests.tally import Phase, failures, run_counts
+from load_tests.thresholds import Thresholds, apply_thresholds
+from load_tests.verdict import ExitCode, SelfCheckLimits, WorkloadFacts, judge
 
 SCHEMA = "hcgw-load-report"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 NO_THRESHOLDS = Thresholds()
 DEFAULT_LIMITS = SelfCheckLimits()
-__all__ = ["Histogram", "build", "exit_code", "sent_draws", "write_json"]
+__all__ = ["Histogram", "HubInfo", "build", "exit_code", "write_json"]
+
+
+@dataclass(frozen=True, slots=True)
+class HubInfo:
+    """The hub measured: one the harness started for the run (``--spawn-hub``) or not."""
+
+    url: str
+    spawned: bool = False
+    pid: int | None = None
+    workers: int | None = None
 
 
 def build(
@@ -36,10 +51,11 @@ def build(
     limits: SelfCheckLimits = DEFAULT_LIMITS,
     *,
     host: dict[str, Any] | None = None,
+    hub: HubInfo | None = None,
 ) -> dict[str, Any]:
     cfg = data.config
     schedule = cfg.schedule()
-    phases = {"warmup": _Phase(), "measured": _Phase()}
+    phases = {"warmup": Phase(), "measured": Phase()}
     series = []
     for second in sorted(data.seconds):
         s = data.seconds[second]
@@ -48,39 +64,47 @@ def build(
         target = schedule.count_between(second * NS, (second + 1) * NS) if schedule else None
         series.append(_row(second, s, target))
     per = cfg.target.codes_per_request
-    run_counts = _run_counts(data, phases)
-    cache_expected = _expected_hit_ratio(data)
-    measured_s = cfg.duration_s
+    counts = run_counts(data, phases.values())
     out_phases = {
-        name: p.summary(cfg.warmup_s if name == "warmup" else measured_s, per)
+        name: p.summary(cfg.warmup_s if name == "warmup" else cfg.duration_s, per)
         for name, p in phases.items()
     }
+    steps = step_rows(cfg.steps, cfg.warmup_s, schedule, data.seconds) if schedule else []
     server = _server(data)
+    expected, observed = hits.expected(data), hits.observed(server)
+    hit_expected, hit_observed = hits.compared(expected, observed, cfg.warmup_s)
+    lost = sum(counts["errors"].values())
     facts = {
         "mode": cfg.mode,
-        "accounting": run_counts["accounting"],
+        "accounting": counts["accounting"],
         "gen_lag": phases["measured"].hist["gen_lag"].summary(),
         "loop_lag": phases["measured"].hist["loop_lag"].summary(),
         "lateness": phases["measured"].hist["lateness"].summary(),
         "cpu_share_max": _cpu_share_max(data),
-        "planned": run_counts["planned"],
-        "sent": run_counts["sent"],
+        "planned": counts["planned"],
+        "sent": counts["sent"],
         "worst_window_share": _worst_window(series, cfg.warmup_s, cfg.total_s),
-        "cap_waits": run_counts["cap_waits"],
-        "unsent": run_counts["unsent"],
-        "unfinished": run_counts["unfinished"],
-        "wrong_verdicts": run_counts["wrong_verdicts"],
-        "checked": run_counts["checked"],
-        "failed_answers": run_counts["completed"]
-        - run_counts["ok"]
-        + sum(run_counts["errors"].values()),
-        "failures": {
-            **{k: v for k, v in run_counts["status"].items() if k != "200"},
-            **run_counts["errors"],
-        },
+        "cap_waits": counts["cap_waits"],
+        "unsent": counts["unsent"],
+        "unfinished": counts["unfinished"],
+        "wrong_verdicts": counts["wrong_verdicts"],
+        "checked": counts["checked"],
+        "attempts": counts["completed"] + lost,
+        "failed_answers": counts["completed"] - counts["ok"] + lost,
+        "failures": failures(counts),
+        "workload": WorkloadFacts(
+            attempts=counts["completed"] + lost,
+            hit_expected=hit_expected,
+            hit_observed=hit_observed,
+            counters=None if cfg.metrics_url is None else server is not None,
+            fresh=cfg.repeat.fresh,
+            codes=expected["codes"],
+            distinct=expected["distinct_codes"],
+        ),
     }
     verdict = judge(facts, limits)
-    threshold_results, exit_code = apply_thresholds(thresholds, out_phases["measured"], verdict)
+    generator = {"cpu_share_max": round(facts["cpu_share_max"], 3)}
+    results, code = apply_thresholds(thresholds, out_phases["measured"], verdict, steps)
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -89,53 +113,19 @@ def build(
         "elapsed_s": round(data.elapsed_s, 3),
         "host": host if host is not None else host_facts(),
         "config": _config(data),
+        "hub": asdict(hub) if hub is not None else None,
+        "preflight": asdict(data.preflight) if data.preflight is not None else None,
         "verdict": verdict,
-        "thresholds": threshold_results,
-        "exit_code": int(exit_code),
-        "counts": {k: v for k, v in run_counts.items() if k != "accounting"},
+        "generator": generator,
+        "thresholds": [asdict(r) for r in results],
+        "exit_code": int(code),
+        "counts": {k: v for k, v in counts.items() if k != "accounting"},
         "phases": out_phases,
-        "cache": {"expected": cache_expected, "observed": _observed(server)},
+        "steps": [asdict(r) for r in steps],
+        "cache": {"expected": expected, "observed": observed},
         "server": server,
         "series": series,
     }
-
-
-class _Phase:
-    def __init__(self) -> None:
-        self.hist = HistogramSet()
-        self.counts: collections.Counter[str] = collections.Counter()
-        self.status: collections.Counter[str] = collections.Counter()
-        self.errors: collections.Counter[str] = collections.Counter()
-        self.seconds = 0
-
-    def add(self, s: dict[str, Any]) -> None:
-        self.hist.add(s["hist"])
-        self.counts.update(s["counts"])
-        self.status.update(s["status"])
-        self.errors.update(s["errors"])
-        self.seconds += 1
-
-    def summary(self, seconds: float, per: int) -> dict[str, Any]:
-        completed = self.counts["completed"]
-        ok = self.status.get("200", 0)
-        failed = completed - ok + sum(self.errors.values()) + self.counts["wrong_verdicts"]
-        attempts = completed + sum(self.errors.values())
-        return {
-            "seconds": seconds,
-            "sent": self.counts["sent"],
-            "completed": completed,
-            "ok": ok,
-            "rate": completed / seconds if seconds else 0.0,
-            "ok_rate": ok / seconds if seconds else 0.0,
-            "codes_rate": ok * per / seconds if seconds else 0.0,
-            "error_rate": failed / attempts if attempts else 0.0,
-            "status": dict(sorted(self.status.items())),
-            "errors": dict(sorted(self.errors.items())),
-            "histograms": {
-                kind: {**self.hist[kind].summary(), "histoblob": self.hist[kind].encode()["blob"]}
-                for kind in KINDS
-            },
-        }
 
 
 def _row(second: int, s: dict[str, Any], target: int | None) -> dict[str, Any]:
@@ -147,6 +137,7 @@ def _row(second: int, s: dict[str, Any], target: int | None) -> dict[str, Any]:
         "target": target,
         "sent": c["sent"],
         "completed": c["completed"],
+        "ok": s["status"].get("200", 0),
         "p50_us": lat["p50"],
         "p99_us": lat["p99"],
         "max_us": lat["max"],
@@ -157,90 +148,6 @@ def _row(second: int, s: dict[str, Any], target: int | None) -> dict[str, Any]:
         "inflight": c["inflight"],
         "queued": c["queued"],
         "cpu_us": c["cpu_us"],
-    }
-
-
-def _run_counts(data: RunData, phases: dict[str, _Phase]) -> dict[str, Any]:
-    total: collections.Counter[str] = collections.Counter()
-    errors: collections.Counter[str] = collections.Counter()
-    status: collections.Counter[str] = collections.Counter()
-    for p in phases.values():
-        total.update(p.counts)
-        errors.update(p.errors)
-        status.update(p.status)
-    unsent = sum(r.get("unsent", 0) for r in data.results)
-    unfinished = sum(r.get("unfinished", 0) for r in data.results)
-    slot_errors = sum(errors.values())
-    sent, completed = total["sent"], total["completed"]
-    schedule = data.config.schedule()
-    planned = schedule.count if schedule else sent
-    problems = []
-    if sent != completed + slot_errors + unfinished:
-        problems.append(
-            f"sent {sent} != answered {completed} + lost {slot_errors} + unanswered {unfinished}"
-        )
-    if schedule is not None and planned != sent + unsent:
-        problems.append(f"planned {planned} != sent {sent} + never sent {unsent}")
-    by_phase = collections.Counter[str]()
-    for r in data.results:
-        by_phase.update(r.get("sent_by_phase", {}))
-    if sum(by_phase.values()) != sent:
-        problems.append(f"sends by phase {dict(by_phase)} do not add up to {sent}")
-    return {
-        "planned": planned,
-        "sent": sent,
-        "completed": completed,
-        "ok": status.get("200", 0),
-        "status": dict(sorted(status.items())),
-        "errors": dict(sorted(errors.items())),
-        "unsent": unsent,
-        "unfinished": unfinished,
-        "codes_sent": total["codes_sent"],
-        "cap_waits": total["cap_waits"],
-        "sent_capped": total["sent_capped"],
-        "connect_errors": total["connect_errors"],
-        "checked": total["checked"],
-        "wrong_verdicts": total["wrong_verdicts"],
-        "sent_by_phase": dict(by_phase),
-        "accounting": {"problems": problems},
-    }
-
-
-def sent_draws(data: RunData) -> dict[str, list[int]]:
-    """The corpus index of every code sent, by phase, in global slot order."""
-    cfg = data.config
-    k, per, n = cfg.procs, cfg.target.codes_per_request, len(data.draws)
-    slots: dict[str, list[int]] = {"warmup": [], "measured": []}
-    for j, r in enumerate(data.results):
-        by = r.get("sent_by_phase", {})
-        w, m = by.get("warmup", 0), by.get("measured", 0)
-        mine = [j + k * x for x in range(w + m)]
-        slots["warmup"] += mine[:w]
-        slots["measured"] += mine[w:]
-    return {
-        phase: [data.draws[(s * per + t) % n] for s in sorted(ss) for t in range(per)]
-        for phase, ss in slots.items()
-    }
-
-
-def _expected_hit_ratio(data: RunData) -> dict[str, Any]:
-    from load_tests.corpus import load_corpus
-
-    codes = load_corpus(data.config.corpus, limit=data.config.corpus_limit).codes
-    draws = sent_draws(data)
-    seen: set[int] = set()
-    w_hits, w_n = expected_hits(draws["warmup"], codes, seen)
-    m_hits, m_n = expected_hits(draws["measured"], codes, seen)
-    outcomes = collections.Counter(codes[d].expect.outcome for d in draws["warmup"])
-    outcomes.update(codes[d].expect.outcome for d in draws["measured"])
-    return {
-        "warmup": w_hits / w_n if w_n else None,
-        "measured": m_hits / m_n if m_n else None,
-        "run": (w_hits + m_hits) / (w_n + m_n) if w_n + m_n else None,
-        "codes": w_n + m_n,
-        "distinct_codes": len(seen),
-        "wrapped": (w_n + m_n) > len(data.draws),
-        "outcomes": dict(sorted(outcomes.items())),
     }
 
 
@@ -257,15 +164,6 @@ def _server(data: RunData) -> dict[str, Any] | None:
         assert warm is not None
         out["measured"] = delta(warm, after)
     return out
-
-
-def _observed(server: dict[str, Any] | None) -> dict[str, Any] | None:
-    if server is None:
-        return None
-    return {
-        "run": server["run"]["hit_ratio"],
-        "measured": server.get("measured", {}).get("hit_ratio"),
-    }
 
 
 def _cpu_share_max(data: RunData) -> float:

@@ -25,13 +25,16 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
+from load_tests import preflight as preflights
 from load_tests.bodies import RequestBook, Target
 from load_tests.corpus import load_corpus
 from load_tests.generator import Engine, EngineConfig
 from load_tests.histograms import HistogramSet
+from load_tests.preflight import Preflight
+from load_tests.progress import progress_line
 from load_tests.schedule import NS, Schedule, Step
 from load_tests.scrape import Sample, scrape
-from load_tests.workload import RepeatModel, draw_sequence
+from load_tests.workload import RepeatModel, check_fresh_supply, draw_sequence
 
 CLOSED_MAX_REQUESTS = 400_000  # per run: the draw sequence wraps past this (reported)
 
@@ -55,6 +58,7 @@ class RunConfig:
     metrics_url: str | None = None
     corpus_limit: int | None = None
     generator_stall: tuple[float, float] | None = None
+    preflight: bool = False  # one request first: refuse (preflight.Refused) a wrong target
 
     def schedule(self) -> Schedule | None:
         if self.mode != "open":
@@ -89,14 +93,32 @@ class RunData:
     t0_wall: float
     elapsed_s: float
     t0_ns: int = 0  # CLOCK_MONOTONIC at the start of the plan
+    preseen: tuple[int, ...] = ()  # corpus codes the hub saw before the run (the preflight's)
+    preflight: Preflight | None = None
 
 
-def run(cfg: RunConfig, progress: Callable[[str], None] | None = None) -> RunData:
+class RunFailed(RuntimeError):
+    """A generator process failed or the run overran its time bound; the message says which."""
+
+
+Observer = Callable[[int, dict[str, Any]], None]  # (second, merged) once all processes sent it
+
+
+def run(
+    cfg: RunConfig,
+    progress: Callable[[str], None] | None = None,
+    observer: Observer | None = None,
+) -> RunData:
     corpus = load_corpus(cfg.corpus, limit=cfg.corpus_limit)
     schedule = cfg.schedule()
     per = cfg.target.codes_per_request
     requests = schedule.count if schedule else CLOSED_MAX_REQUESTS
+    if schedule is not None:
+        check_fresh_supply(corpus.codes, cfg.repeat, requests * per)
     draws = draw_sequence(corpus.codes, cfg.repeat, requests * per)
+    checked = None
+    if cfg.preflight:
+        checked = preflights.check(cfg.target, corpus, draws, cfg.total_s + cfg.drain_s)
     scrapes: dict[str, dict[Sample, float] | None] = {}
     if cfg.metrics_url:
         scrapes["before"] = scrape(cfg.metrics_url)
@@ -119,13 +141,16 @@ def run(cfg: RunConfig, progress: Callable[[str], None] | None = None) -> RunDat
             pipes.append(mine)
             procs.append(p)
         try:
-            return _coordinate(cfg, pipes, draws, scrapes, schedule, progress)
+            data = _coordinate(cfg, pipes, draws, scrapes, schedule, progress, observer)
         finally:
             for p in procs:
                 p.join(timeout=10)
                 if p.is_alive():
                     p.kill()
                     p.join()
+    if checked is not None:
+        data = replace(data, preseen=(checked.code_index,), preflight=checked)
+    return data
 
 
 def _coordinate(
@@ -135,6 +160,7 @@ def _coordinate(
     scrapes: dict[str, dict[Sample, float] | None],
     schedule: Schedule | None,
     progress: Callable[[str], None] | None,
+    observer: Observer | None = None,
 ) -> RunData:
     _expect(pipes, "ready", timeout=120)
     t0 = time.monotonic_ns() + NS // 2
@@ -149,7 +175,7 @@ def _coordinate(
     deadline = t0 + round((cfg.total_s + cfg.drain_s + 60) * NS)
     while live:
         if time.monotonic_ns() > deadline:
-            raise RuntimeError("generators did not finish within the run's time bound")
+            raise RunFailed("generators did not finish within the run's time bound")
         if not warm_scraped and time.monotonic_ns() >= t0 + cfg.warmup_s * NS:
             assert cfg.metrics_url is not None
             scrapes["warmup_end"] = scrape(cfg.metrics_url)
@@ -159,16 +185,20 @@ def _coordinate(
             try:
                 kind, proc, payload = ready.recv()
             except EOFError:
-                raise RuntimeError("a generator process died") from None
+                raise RunFailed("a generator process died") from None
             if kind == "interval":
                 _merge_second(seconds, payload)
             elif kind == "done":
                 results[proc] = payload
                 live.remove(ready)
             elif kind == "error":
-                raise RuntimeError(f"generator {proc}: {payload}")
-        while progress and printed in seconds and seconds[printed]["procs"] == len(pipes):
-            progress(_progress_line(printed, seconds[printed], schedule))
+                raise RunFailed(f"generator {proc}: {payload}")
+        while printed in seconds and seconds[printed]["procs"] == len(pipes):
+            if progress:
+                line = progress_line(printed, seconds[printed], cfg.warmup_s, cfg.total_s, schedule)
+                progress(line)
+            if observer:
+                observer(printed, seconds[printed])
             printed += 1
     if cfg.metrics_url:
         scrapes["after"] = scrape(cfg.metrics_url)
@@ -183,15 +213,15 @@ def _expect(pipes: list[Pipe], what: str, timeout: float) -> None:
     while waiting:
         left = end - time.monotonic()
         if left <= 0:
-            raise RuntimeError(f"generators {sorted(waiting)} not {what} within {timeout} s")
+            raise RunFailed(f"generators {sorted(waiting)} not {what} within {timeout} s")
         for pipe in wait([pipes[j] for j in waiting], timeout=left):
             assert isinstance(pipe, Pipe)
             try:
                 kind, proc, payload = pipe.recv()
             except EOFError:
-                raise RuntimeError("a generator process died while starting") from None
+                raise RunFailed("a generator process died while starting") from None
             if kind == "error":
-                raise RuntimeError(f"generator {proc}: {payload}")
+                raise RunFailed(f"generator {proc}: {payload}")
             if kind == what:
                 waiting.discard(proc)
 
@@ -205,32 +235,13 @@ def _merge_second(seconds: dict[int, dict[str, Any]], payload: dict[str, Any]) -
             "counts": collections.Counter(),
             "status": collections.Counter(),
             "errors": collections.Counter(),
+            "error_codes": collections.Counter(),
         },
     )
     s["procs"] += 1
     s["hist"].add(HistogramSet.decode(payload["hist"]))
-    for key in ("counts", "status", "errors"):
+    for key in ("counts", "status", "errors", "error_codes"):
         s[key].update(payload[key])
-
-
-def _progress_line(second: int, s: dict[str, Any], schedule: Schedule | None) -> str:
-    c, h = s["counts"], s["hist"]
-    target = ""
-    if schedule is not None:
-        target = f"/{schedule.count_between(second * NS, (second + 1) * NS)}"
-    lat = h["latency"].summary()
-    late = h["lateness"].summary()
-    errors = sum(s["errors"].values()) + sum(v for k, v in s["status"].items() if k != "200")
-
-    def ms(us: int | None) -> str:
-        return "-" if us is None else f"{us / 1000:.2f}"
-
-    return (
-        f"[{second + 1:>3}s] sent {c['sent']}{target} done {c['completed']} "
-        f"p50 {ms(lat['p50'])} p99 {ms(lat['p99'])} max {ms(lat['max'])} ms | "
-        f"late p99 {ms(late['p99'])} ms | in flight {c['inflight']} queued {c['queued']} "
-        f"errors {errors}"
-    )
 
 
 # --- the generator process ----------------------------------------------------------------

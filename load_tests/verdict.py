@@ -12,6 +12,10 @@ A Python generator saturates long before wrk does, and a saturated generator bla
   server's knee. Sends that waited for a free connection alone are only a warning;
 - ``VALID_WITH_WARNINGS`` / ``VALID``.
 
+``INVALID`` also covers a run that measured the wrong traffic (``expectations``: most answers
+errors, a hit ratio off its expectation, fresh traffic that repeated itself). Thresholds are
+in ``thresholds``; the exit codes below are shared by every command.
+
 Exit codes are distinct so CI can tell why a run failed; when several apply, the first in
 this order wins: invalid run, error rate, latency, rate.
 """
@@ -19,8 +23,12 @@ this order wins: invalid run, error rate, latency, rate.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from load_tests import expectations
+from load_tests.expectations import Check
+from load_tests.units import ms_limit, ms_unit, pct
 
 
 class ExitCode(enum.IntEnum):
@@ -30,6 +38,7 @@ class ExitCode(enum.IntEnum):
     ERROR_RATE = 4  # --max-error-rate exceeded
     LATENCY = 5  # --max-p99 exceeded
     RATE = 6  # --min-rate not reached
+    INCONCLUSIVE = 7  # crosscheck: the machine was too busy to tell
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,22 +50,29 @@ class SelfCheckLimits:
     achieved_share: float = 0.98  # open loop: sent / planned
     window_share: float = 0.90  # open loop: any second's sends / that second's plan
     lateness_p99_warn_us: int = 2_000
+    hit_ratio_tolerance: float = 0.10  # observed vs expected cache hit ratio, absolute
 
 
 @dataclass(frozen=True, slots=True)
-class Thresholds:
-    max_p99_us: int | None = None
-    min_rate: float | None = None  # successful requests per second, measured phase
-    max_error_rate: float | None = None  # share of requests, measured phase
+class WorkloadFacts:
+    """What the run's traffic was, against what it was meant to be (``expectations``)."""
+
+    attempts: int  # answers and lost requests
+    hit_expected: float | None  # the draws' expected cache hit ratio, the phase compared
+    hit_observed: float | None  # the hub's, same phase
+    counters: bool | None  # the hub's /metrics answered before and after; None: not asked
+    fresh: bool
+    codes: int  # codes sent
+    distinct: int  # distinct codes among them
 
 
 def judge(facts: dict[str, Any], limits: SelfCheckLimits = SelfCheckLimits()) -> dict[str, Any]:
-    """``facts`` (built by ``report``): mode, accounting, measured summaries, cpu, windows.
-    Returns the verdict section of the report."""
-    checks: list[dict[str, Any]] = []
+    """``facts`` (built by ``report``): mode, accounting, measured summaries, cpu, windows and,
+    optionally, ``workload`` (:class:`WorkloadFacts`). Returns the verdict section."""
+    checks: list[Check] = []
 
     def check(name: str, ok: bool, severity: str, detail: str) -> None:
-        checks.append({"name": name, "ok": ok, "severity": severity, "detail": detail})
+        checks.append(Check(name, ok, severity, detail))
 
     acc = facts["accounting"]
     check(
@@ -73,16 +89,16 @@ def judge(facts: dict[str, Any], limits: SelfCheckLimits = SelfCheckLimits()) ->
             "generator_lag",
             gen["p50"] <= limits.gen_lag_p50_us and gen["p99"] <= limits.gen_lag_p99_us,
             "saturated",
-            f"sends with a free connection left p50 {gen['p50']} µs / p99 {gen['p99']} µs "
-            f"after their intended time (limits {limits.gen_lag_p50_us} / "
-            f"{limits.gen_lag_p99_us} µs)",
+            f"sends with a free connection left p50 {ms_unit(gen['p50'])} / p99 "
+            f"{ms_unit(gen['p99'])} after their intended time (limits "
+            f"{ms_limit(limits.gen_lag_p50_us)} / {ms_limit(limits.gen_lag_p99_us)})",
         )
     if loop["count"]:
         check(
             "event_loop_lag",
             loop["p99"] <= limits.loop_lag_p99_us,
             "saturated",
-            f"heartbeat p99 {loop['p99']} µs late (limit {limits.loop_lag_p99_us} µs)",
+            f"heartbeat p99 {ms_unit(loop['p99'])} late (limit {ms_limit(limits.loop_lag_p99_us)})",
         )
     cpu = facts["cpu_share_max"]
     busy = cpu >= limits.cpu_share
@@ -98,105 +114,77 @@ def judge(facts: dict[str, Any], limits: SelfCheckLimits = SelfCheckLimits()) ->
         ),
     )
     if open_loop:
-        planned, sent = facts["planned"], facts["sent"]
-        share = sent / planned if planned else 1.0
-        check(
-            "achieved_rate",
-            share >= limits.achieved_share,
-            "sut",
-            f"sent {sent} of {planned} planned requests ({share:.1%}) on time or late",
-        )
-        worst = facts["worst_window_share"]
-        check(
-            "per_second_rate",
-            worst is None or worst >= limits.window_share,
-            "sut",
-            "lowest one-second send rate " + ("n/a" if worst is None else f"{worst:.0%} of plan"),
-        )
-        # Waits for a connection alone are a warning: the server's knee is when it also falls
-        # behind the plan (the two rate checks above).
-        check(
-            "in_flight_cap",
-            facts["cap_waits"] == 0,
-            "warning",
-            f"{facts['cap_waits']} sends waited for a free connection "
-            "(their latency still runs from the intended time)",
-        )
-        late = facts["lateness"]
-        check(
-            "send_lateness",
-            late["count"] == 0 or late["p99"] <= limits.lateness_p99_warn_us,
-            "warning",
-            f"send lateness p99 {late['p99']} µs",
-        )
+        _open_loop_checks(facts, limits, check)
     check(
         "unfinished",
         facts["unsent"] == 0 and facts["unfinished"] == 0,
         "warning",
-        f"{facts['unsent']} planned requests never sent, {facts['unfinished']} unanswered "
+        f"{facts['unsent']:,} planned requests never sent, {facts['unfinished']:,} unanswered "
         "when the drain ended",
     )
-    check(
-        "answers",
-        facts["wrong_verdicts"] == 0,
-        "warning",
-        f"{facts['wrong_verdicts']} of {facts['checked']} checked verdicts differ from the "
-        "corpus' expectation",
-    )
-    check(
-        "server_errors",
-        facts["failed_answers"] == 0,
-        "warning",
-        f"{facts['failed_answers']} answers were not 200 or were lost: {facts['failures']}",
-    )
-    failed = {c["severity"] for c in checks if not c["ok"]}
-    if "invalid" in failed:
-        status = "INVALID"
-    elif "saturated" in failed:
-        status = "GENERATOR_SATURATED"
-    elif "sut" in failed:
-        status = "SUT_SATURATED"
-    elif failed:
-        status = "VALID_WITH_WARNINGS"
-    else:
-        status = "VALID"
-    return {
-        "status": status,
-        "valid": status not in ("INVALID", "GENERATOR_SATURATED"),
-        "checks": checks,
-    }
-
-
-def apply_thresholds(
-    thresholds: Thresholds, measured: dict[str, Any], verdict: dict[str, Any]
-) -> tuple[list[dict[str, Any]], ExitCode]:
-    """Threshold results for the report and the run's exit code."""
-    results: list[dict[str, Any]] = []
-    p99 = measured["histograms"]["latency"]["p99"]
-    if thresholds.max_p99_us is not None:
-        ok = p99 is not None and p99 <= thresholds.max_p99_us
-        results.append(_result("max_p99_us", thresholds.max_p99_us, p99, ok, ExitCode.LATENCY))
-    if thresholds.min_rate is not None:
-        rate = measured["ok_rate"]
-        ok = rate >= thresholds.min_rate
-        results.append(_result("min_rate", thresholds.min_rate, rate, ok, ExitCode.RATE))
-    if thresholds.max_error_rate is not None:
-        er = measured["error_rate"]
-        ok = er <= thresholds.max_error_rate
-        results.append(
-            _result("max_error_rate", thresholds.max_error_rate, er, ok, ExitCode.ERROR_RATE)
+    checks.append(expectations.wrong_verdicts(facts["wrong_verdicts"], facts["checked"]))
+    attempts = facts.get("attempts", facts["sent"])
+    checks.append(expectations.error_answers(facts["failed_answers"], attempts, facts["failures"]))
+    workload: WorkloadFacts | None = facts.get("workload")
+    if workload is not None and workload.counters is not None:
+        checks.append(
+            expectations.hit_ratio(
+                workload.hit_expected,
+                workload.hit_observed,
+                limits.hit_ratio_tolerance,
+                counters=workload.counters,
+            )
         )
-    if not verdict["valid"]:
-        return results, ExitCode.INVALID_RUN
-    failed = [ExitCode(r["exit_code"]) for r in results if not r["ok"]]
-    order = (ExitCode.ERROR_RATE, ExitCode.LATENCY, ExitCode.RATE)
-    for code in order:
-        if code in failed:
-            return results, code
-    return results, ExitCode.OK
+    if workload is not None and workload.fresh:
+        checks.append(expectations.fresh_reuse(workload.codes, workload.distinct))
+    return {"status": _status(checks), "valid": _status(checks) not in _NOT_VALID,
+            "checks": [asdict(c) for c in checks]}  # fmt: skip
 
 
-def _result(
-    name: str, limit: float, value: float | None, ok: bool, code: ExitCode
-) -> dict[str, Any]:
-    return {"name": name, "limit": limit, "value": value, "ok": ok, "exit_code": int(code)}
+_NOT_VALID = ("INVALID", "GENERATOR_SATURATED")
+
+
+def _open_loop_checks(facts: dict[str, Any], limits: SelfCheckLimits, check: Any) -> None:
+    planned, sent = facts["planned"], facts["sent"]
+    share = sent / planned if planned else 1.0
+    check(
+        "achieved_rate",
+        share >= limits.achieved_share,
+        "sut",
+        f"sent {sent:,} of {planned:,} planned requests ({pct(share)}) on time or late",
+    )
+    worst = facts["worst_window_share"]
+    check(
+        "per_second_rate",
+        worst is None or worst >= limits.window_share,
+        "sut",
+        "lowest one-second send rate " + ("n/a" if worst is None else f"{pct(worst)} of plan"),
+    )
+    # Waits for a connection alone are a warning: the server's knee is when it also falls
+    # behind the plan (the two rate checks above).
+    check(
+        "in_flight_cap",
+        facts["cap_waits"] == 0,
+        "warning",
+        f"{facts['cap_waits']:,} sends waited for a free connection "
+        "(their latency still runs from the intended time)",
+    )
+    late = facts["lateness"]
+    check(
+        "send_lateness",
+        late["count"] == 0 or late["p99"] <= limits.lateness_p99_warn_us,
+        "warning",
+        f"send lateness p99 {ms_unit(late['p99'])} (warning above "
+        f"{ms_limit(limits.lateness_p99_warn_us)})",
+    )
+
+
+def _status(checks: list[Check]) -> str:
+    failed = {c.severity for c in checks if not c.ok}
+    if "invalid" in failed:
+        return "INVALID"
+    if "saturated" in failed:
+        return "GENERATOR_SATURATED"
+    if "sut" in failed:
+        return "SUT_SATURATED"
+    return "VALID_WITH_WARNINGS" if failed else "VALID"

@@ -4,7 +4,8 @@ Real scanning repeats itself: a commuter's code is scanned at the station, the o
 canteen. The model draws each code from a *population* of ``P`` distinct corpus codes by a
 bounded Zipf law over their ranks (weight of rank ``k`` ∝ ``1 / k**s``; ``s = 0`` is uniform,
 larger ``s`` concentrates on a few codes), with a seeded RNG, or (``fresh``) sends every code
-once in turn, the cache-miss traffic. A chosen share of the population is invalid codes.
+once in turn, the cache-miss traffic (an open-loop plan that needs more codes than the
+population holds is refused, never wrapped). A chosen share of the population is invalid codes.
 
 The whole draw sequence is computed before the run, so drawing costs nothing in the hot loop,
 and the *expected* hit ratio is exact for the draws actually sent: a draw is an expected hit
@@ -63,6 +64,19 @@ def choose_population(codes: Sequence[CorpusCode], model: RepeatModel) -> list[i
         )
     random.Random(model.seed).shuffle(chosen)  # ranks mix valid and invalid codes
     return chosen
+
+
+def check_fresh_supply(codes: Sequence[CorpusCode], model: RepeatModel, needed: int) -> None:
+    """Fresh traffic must not wrap: ``needed`` new codes, or a ValueError that says so."""
+    if not model.fresh:
+        return
+    have = len(choose_population(codes, model))
+    if needed > have:
+        raise ValueError(
+            f"--fresh needs {needed:,} codes but the population holds {have:,} (the corpus has "
+            f"{len(codes):,}, --skip {model.skip:,}): lower --rate or --duration, lower --skip, "
+            "or make a larger corpus (python -m provinces_sim corpus --codes N)"
+        )
 
 
 def draw_sequence(codes: Sequence[CorpusCode], model: RepeatModel, length: int) -> array[int]:

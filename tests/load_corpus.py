@@ -3,7 +3,8 @@
 ``provinces_sim corpus`` is the real source; this helper writes the same files from
 ``tests/factory.py`` so the harness can be tested end to end without it: ``manifest.json``,
 ``hcgw.toml`` (no listen or redis_url) and ``codes.msgpack``. ``prime`` registers the code
-keys and pushes the statuses through the hub's management API, as ``provinces_sim prime`` does.
+keys and pushes the statuses through the hub's management API, as ``provinces_sim prime`` does;
+``primed_hub`` starts a gateway for a new corpus and primes it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import os
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import msgpack
 from factory import BJ, GD, HB, World, b64
 from gateway.core.crypto import generate_private_key, spki_of
 from gateway.core.model import Alg
+from load_tests.processes import Server, gateway
 
 TOKEN = "load-test-" + "e" * 40
 
@@ -147,3 +151,21 @@ def _post(url: str, body: bytes) -> None:
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/msgpack"})  # noqa: S310 - http, loopback hub
     with urllib.request.urlopen(req, timeout=10) as answer:  # noqa: S310 - as above
         assert answer.status in (200, 201), answer.status
+
+
+@contextmanager
+def primed_hub(
+    base: Path, *, valid: int = 300, invalid: int = 100
+) -> Iterator[tuple[Server, MadeCorpus]]:
+    """A gateway for a fresh corpus of ``valid`` + ``invalid`` codes, primed, on loopback."""
+    corpus = write_corpus(base / "corpus", valid=valid, invalid=invalid)
+    server = gateway(corpus.path / "hcgw.toml", base / "gateway").start()
+    try:
+        prime(corpus, server.url)
+        yield server, corpus
+    finally:
+        server.stop()
+
+
+def corpus_token(corpus: MadeCorpus) -> str:
+    return str(json.loads((corpus.path / "manifest.json").read_text())["client"]["token"])

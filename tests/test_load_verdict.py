@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from load_tests.verdict import ExitCode, Thresholds, apply_thresholds, judge
+from load_tests.thresholds import Thresholds, apply_thresholds
+from load_tests.verdict import ExitCode, judge
 
 
 def hist(p50: int = 100, p99: int = 500, count: int = 1000) -> dict[str, int]:
@@ -108,7 +109,7 @@ def test_each_threshold_has_its_own_exit_code(
     thresholds: Thresholds, m: dict[str, Any], code: ExitCode
 ) -> None:
     results, exit_code = apply_thresholds(thresholds, m, VALID)
-    assert exit_code is code and [r["ok"] for r in results] == [False]
+    assert exit_code is code and [r.ok for r in results] == [False]
 
 
 def test_thresholds_at_their_limit_pass() -> None:
@@ -125,7 +126,7 @@ def test_error_rate_wins_over_latency_over_rate() -> None:
 
 def test_an_invalid_run_exits_with_its_own_code_whatever_the_thresholds() -> None:
     results, code = apply_thresholds(Thresholds(max_p99_us=10**9), measured(), {"valid": False})
-    assert code is ExitCode.INVALID_RUN and results[0]["ok"]
+    assert code is ExitCode.INVALID_RUN and results[0].ok
 
 
 def test_exit_codes_are_distinct() -> None:
