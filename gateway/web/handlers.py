@@ -7,9 +7,8 @@ middleware. Every handler reads the clock at most once, through the hub.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
 
-import msgpack
 from aiohttp import web
 
 from gateway.core.model import Verdict
@@ -19,27 +18,14 @@ from gateway.web import bodies
 from gateway.web.dashboard import add_dashboard_routes
 from gateway.web.hub import HUB
 from gateway.web.openapi import openapi_document
+from gateway.web.verdicts import encode_verdict, encode_verdicts
+from gateway.web.verdicts import render_verdict as render_verdict  # the dict form, for tests
 
 
-def render_verdict(v: Verdict) -> dict[str, Any]:
-    return {
-        "valid": v.valid,
-        "reason": v.reason.value if v.reason is not None else None,
-        "iss": v.iss,
-        "kid": encode_b64url(v.kid) if v.kid is not None else None,
-        "cid": encode_b64url(v.cid) if v.cid is not None else None,
-        "colour": v.colour.label if v.colour is not None else None,
-        "code_colour": v.code_colour.label if v.code_colour is not None else None,
-        "status_sv": v.status_sv,
-        "exp": v.exp,
-        "nm": v.nm,
-    }
-
-
-def _answer(request: web.Request, doc: Any) -> web.Response:
+def _answer(request: web.Request, encode: Callable[[bool], bytes]) -> web.Response:
     if bodies.wants_msgpack(request.headers.get("Accept")):
-        return web.Response(body=msgpack.packb(doc, use_bin_type=True), content_type=bodies.MSGPACK)
-    return web.json_response(doc)
+        return web.Response(body=encode(True), content_type=bodies.MSGPACK)
+    return web.Response(body=encode(False), content_type=bodies.JSON, charset="utf-8")
 
 
 async def _verify(request: web.Request, batch: bool) -> list[Verdict]:
@@ -65,11 +51,12 @@ async def _verify(request: web.Request, batch: bool) -> list[Verdict]:
 
 async def verify_one(request: web.Request) -> web.Response:
     (verdict,) = await _verify(request, batch=False)
-    return _answer(request, render_verdict(verdict))
+    return _answer(request, lambda as_msgpack: encode_verdict(verdict, as_msgpack=as_msgpack))
 
 
 async def verify_batch(request: web.Request) -> web.Response:
-    return _answer(request, [render_verdict(v) for v in await _verify(request, batch=True)])
+    verdicts = await _verify(request, batch=True)
+    return _answer(request, lambda as_msgpack: encode_verdicts(verdicts, as_msgpack=as_msgpack))
 
 
 async def trust_list(request: web.Request) -> web.Response:
