@@ -24,7 +24,7 @@ async def test_a_read_answers_statuses_and_cached_outcomes_item_by_item(make_hub
     lookups = LookupCoalescer(redis, deadline=2.0, cluster=cluster)
     valid, unseen = hashlib.sha256(b"valid").digest(), hashlib.sha256(b"unseen").digest()
     try:
-        lookups.remember_valid(valid, 100)
+        lookups.remember_valid([(valid, 100)])
         facts = await lookups.read(
             [
                 (IssuerCode(GD), red, valid),

@@ -1,13 +1,18 @@
 """Value objects and closed sets of the contract (SPEC §2, §3).
 
 Enum values are the wire strings of SPEC §3.2 and §7: add members, never rename them.
+
+A decoded :class:`Code` (with its :class:`Envelope`) and a :class:`Verdict` are made for every
+code the hub sees, so they are ``NamedTuple``s rather than frozen dataclasses: a tuple is built
+in C, where a frozen dataclass assigns each field through ``object.__setattr__``
+(docs/decisions.md). They are as immutable, and typed the same way.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import NewType
+from typing import NamedTuple, NewType
 
 IssuerCode = NewType("IssuerCode", str)  # six ASCII digits, GB/T 2260 (SPEC §1)
 KeyId = NewType("KeyId", bytes)  # first 8 bytes of SHA-256(SPKI DER)
@@ -56,8 +61,7 @@ class Reason(enum.StrEnum):
     EXPIRED = "EXPIRED"
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
     """A decoded envelope. ``signed`` is the exact byte string the signature covers."""
 
     alg: Alg
@@ -67,8 +71,7 @@ class Envelope:
     signed: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Code:
+class Code(NamedTuple):
     """The claims of a health code (SPEC §3), with the envelope they came in."""
 
     envelope: Envelope
@@ -90,8 +93,7 @@ class Status:
     sv: int
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """The answer for one code (SPEC §3.2); ``kid`` and ``cid`` are raw bytes here."""
 
     valid: bool

@@ -27,7 +27,6 @@ from gateway.core.model import (
     Colour,
     Domain,
     Envelope,
-    IssuerCode,
     KeyId,
 )
 
@@ -72,13 +71,8 @@ def _read_bin(buf: bytes, pos: int) -> tuple[int, int]:
     return start, end
 
 
-def decode_envelope(buf: bytes, domain: Domain, *, max_size: int | None = None) -> Envelope:
-    """Split an envelope into its parts and the exact signed bytes; check shape and sizes."""
-    limit = (
-        max_size
-        if max_size is not None
-        else (CODE_ENVELOPE_MAX if domain is Domain.CODE else ADMIN_ENVELOPE_MAX)
-    )
+def _split(buf: bytes, limit: int) -> tuple[Alg, bytes, int, int]:
+    """Check an envelope's shape and sizes: (alg, protected, payload start, payload end)."""
     if len(buf) > limit:
         raise Malformed(f"envelope over {limit} bytes")
     if not buf or buf[0] != 0x93:
@@ -93,6 +87,17 @@ def decode_envelope(buf: bytes, domain: Domain, *, max_size: int | None = None) 
         raise Malformed("signature is not bin of 64 bytes")
     if len(buf) != b_end + 2 + 64:
         raise Malformed("signature length or trailing bytes")
+    return alg, protected, b_start, b_end
+
+
+def decode_envelope(buf: bytes, domain: Domain, *, max_size: int | None = None) -> Envelope:
+    """Split an envelope into its parts and the exact signed bytes; check shape and sizes."""
+    limit = (
+        max_size
+        if max_size is not None
+        else (CODE_ENVELOPE_MAX if domain is Domain.CODE else ADMIN_ENVELOPE_MAX)
+    )
+    alg, protected, b_start, b_end = _split(buf, limit)
     return Envelope(
         alg=alg,
         kid=KeyId(protected[-8:]),
@@ -159,48 +164,70 @@ def is_scalar(value: object) -> bool:
     return value is None or type(value) in (bool, float, str, bytes)
 
 
-def _field(claims: dict[Any, Any], key: int, kind: type) -> Any:
-    value = claims.get(key)
-    if kind is int:
-        if not is_int(value):
-            raise Malformed(f"claim {key} is not an integer in range")
-    elif type(value) is not kind:
-        raise Malformed(f"claim {key} is not {kind.__name__}")
-    return value
+_SCALAR_TYPES = frozenset({type(None), bool, float, str, bytes})  # and int, checked for range
+_COLOURS = tuple(Colour)
+_CODE_PREFIX = _DOMAIN_PREFIX[Domain.CODE]
+_iss_ok = _ISS.fullmatch
+
+
+def _map_len(buf: bytes) -> int:
+    """The entry count in the map header at the start of ``buf``; -1 when it is not a map."""
+    tag = buf[0] if buf else 0
+    if 0x80 <= tag <= 0x8F:
+        return tag & 0x0F
+    if tag == 0xDE:
+        return int.from_bytes(buf[1:3], "big")
+    if tag == 0xDF:
+        return int.from_bytes(buf[1:5], "big")
+    return -1
 
 
 def decode_code(buf: bytes) -> Code:
-    """Decode an envelope holding a health code and its claims (SPEC §3)."""
-    envelope = decode_envelope(buf, Domain.CODE)
-    claims = unpack_strict(envelope.payload)
+    """Decode an envelope holding a health code and its claims (SPEC §3).
+
+    The hot path of every new code, so written for few objects: one plain msgpack pass, then
+    the checks of :func:`unpack_strict` done over the result. A duplicate key shows as a map
+    that holds fewer entries than its header counts (the same test ``dict(pairs)`` made); ext
+    values come back as objects no claim may hold, and only scalars are allowed below the map.
+    """
+    alg, protected, b_start, b_end = _split(buf, CODE_ENVELOPE_MAX)
+    payload = buf[b_start:b_end]
+    try:
+        claims = msgpack.unpackb(
+            payload, raw=False, strict_map_key=False, ext_hook=_refuse_ext, timestamp=0
+        )
+    except Malformed:
+        raise
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:  # msgpack raises all three
+        raise Malformed(f"payload is not strict msgpack: {type(exc).__name__}") from exc
     if type(claims) is not dict:
         raise Malformed("code payload is not a map")
+    if len(claims) != _map_len(payload):
+        raise Malformed("duplicate map key")
     for key, value in claims.items():
-        if type(key) is not int or not is_scalar(value) or not is_int(key):
-            raise Malformed("code payload key is not an integer or a value is not a scalar")
-    iss = _field(claims, 1, str)
-    if not _ISS.fullmatch(iss):
+        if type(key) is not int or not 0 <= key <= MAX_INT:
+            raise Malformed("code payload key is not an integer in range")
+        if type(value) is int:
+            if not 0 <= value <= MAX_INT:
+                raise Malformed(f"claim {key} is not an integer in range")
+        elif type(value) not in _SCALAR_TYPES:
+            raise Malformed(f"claim {key} is not a scalar")
+    iss, cid, sub, nm = claims.get(1), claims.get(2), claims.get(9), claims.get(10)
+    exp, iat, col, sv = claims.get(4), claims.get(6), claims.get(7), claims.get(8)
+    if type(iss) is not str or not _iss_ok(iss):
         raise Malformed("iss is not six ASCII digits")
-    cid, sub = _field(claims, 2, bytes), _field(claims, 9, bytes)
-    if len(cid) != 16 or len(sub) != 16:
+    if type(cid) is not bytes or type(sub) is not bytes or len(cid) != 16 or len(sub) != 16:
         raise Malformed("cid and sub are 16 bytes")
-    col = _field(claims, 7, int)
-    if col > 2:
+    if type(exp) is not int or type(iat) is not int or type(sv) is not int:
+        raise Malformed("exp, iat and sv are integers in range")
+    if type(col) is not int or col > 2:
         raise Malformed("col is not 0, 1 or 2")
-    nm = claims.get(10)
     if nm is not None and (type(nm) is not str or len(nm) > 16):
         raise Malformed("nm is not a str of at most 16 code points")
-    return Code(
-        envelope=envelope,
-        iss=IssuerCode(iss),
-        cid=cid,
-        exp=_field(claims, 4, int),
-        iat=_field(claims, 6, int),
-        col=Colour(col),
-        sv=_field(claims, 8, int),
-        sub=sub,
-        nm=nm,
+    envelope = Envelope._make(
+        (alg, protected[-8:], payload, buf[b_end + 2 :], _CODE_PREFIX + buf[1:b_end])
     )
+    return Code._make((envelope, iss, cid, exp, iat, _COLOURS[col], sv, sub, nm))
 
 
 def decode_text(text: str) -> bytes:

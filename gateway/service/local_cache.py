@@ -13,14 +13,19 @@ with traffic an expired code leaves within ``GRAIN`` s of its drop time: bounded
 no timer, and the buckets never outnumber ``HORIZON / GRAIN``. When the layer is full, the entry
 due soonest goes, so a flood of forged codes gives way before the codes an issuer signed. An
 expired entry is never served, swept yet or not.
+
+An entry is held as one plain tuple of strings, bytes, ints and None (the enums as their
+values), which the cyclic GC stops tracking at its first pass: a full collection then skips the
+layer's entries, where each decoded code used to be three tracked objects (about 0.9 µs of
+every full collection per cached code, docs/caching.md "Collection pauses").
 """
 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from gateway.core.model import Code
+from gateway.core.model import Alg, Code, Colour, Envelope
 
 GRAIN = 16  # seconds of drop time per bucket: how long an expired entry may linger
 HORIZON = 86_400 + 300  # exp − iat ≤ 86,400 and iat ≤ now + 300 for a code that can be valid
@@ -28,16 +33,34 @@ NEGATIVE_LIFE = 60  # seconds an invalid signature is remembered
 SWEEP = 4  # entries dropped per call at most; a put adds one, so the sweep keeps ahead
 
 
-@dataclass(frozen=True, slots=True)
-class Checked:
+class Checked(NamedTuple):
     code: Code
     signature_valid: bool
+
+
+_ALGS = {alg.value: alg for alg in Alg}
+_COLOURS = tuple(Colour)
+# Held: the envelope's fields (alg as its value), the claims (col as its value), the outcome.
+_Held = tuple[str, bytes, bytes, bytes, bytes, str, bytes, int, int, int, int, bytes,
+              str | None, bool]  # fmt: skip
+
+
+def _held(entry: Checked) -> _Held:
+    c, e = entry.code, entry.code.envelope
+    return (e.alg.value, e.kid, e.payload, e.signature, e.signed, c.iss, c.cid, c.exp, c.iat,
+            int(c.col), c.sv, c.sub, c.nm, entry.signature_valid)  # fmt: skip
+
+
+def _checked(h: _Held) -> Checked:
+    envelope = Envelope._make((_ALGS[h[0]], h[1], h[2], h[3], h[4]))
+    code = Code._make((envelope, h[5], h[6], h[7], h[8], _COLOURS[h[9]], h[10], h[11], h[12]))
+    return Checked(code, h[13])
 
 
 class LocalCache:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._entries: dict[bytes, Checked] = {}
+        self._entries: dict[bytes, _Held] = {}
         # Every entry's digest is in exactly one bucket, and every bucket is in the heap once:
         # entries only ever leave from the bucket at the top.
         self._buckets: dict[int, list[bytes]] = {}
@@ -48,10 +71,10 @@ class LocalCache:
 
     def get(self, digest: bytes, now: int) -> Checked | None:
         self._sweep(now)
-        entry = self._entries.get(digest)
-        if entry is None or now >= entry.code.exp:
+        held = self._entries.get(digest)
+        if held is None or now >= held[7]:  # exp
             return None  # expired and not swept yet: it leaves with its bucket
-        return entry
+        return _checked(held)
 
     def put(self, digest: bytes, entry: Checked, now: int) -> None:
         if self._capacity <= 0 or digest in self._entries:
@@ -69,7 +92,7 @@ class LocalCache:
             members = self._buckets[bucket] = []
             heapq.heappush(self._due, bucket)
         members.append(digest)
-        self._entries[digest] = entry
+        self._entries[digest] = _held(entry)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -7,18 +7,26 @@ that stamp, steps 2–6, the signature (cached, or checked and then cached in bo
 steps 8–9 and the colour; then metrics. Nothing is cached for a code that does not decode or
 whose key is not found, and an invalid signature only in the local layer: what a client can
 forge must not reach Redis (docs/caching.md, "What one client can make the hub remember").
+
+A batch must not hold the event loop: decoding and the signature checks of 1,000 new codes take
+50–150 ms, and a cached single code behind them would wait for all of it (issue 11). So the
+Python work on a request's codes yields every :data:`SLICE`, and its signature checks, from
+:data:`OFFLOAD_AT` on, run in one worker thread per process while the loop serves the others
+(docs/decisions.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from gateway.config import ClientConfig
 from gateway.core.model import MALFORMED, Code, Status, Verdict
-from gateway.core.trust import TrustSnapshot
+from gateway.core.trust import KeyRecord, TrustSnapshot
 from gateway.core.verify import find_key, judge, signature_holds
 from gateway.core.wire import Malformed, decode_code
 from gateway.errors import RateLimited, Unavailable
@@ -27,6 +35,9 @@ from gateway.service.local_cache import Checked, LocalCache
 from gateway.service.rates import RateLeases
 from gateway.service.trust import TrustKeeper
 from gateway.store.lookup import Facts, Fetched, Item, LookupCoalescer, RateCharge
+
+SLICE = 0.001  # seconds a batch's Python work may hold the loop before it yields (docs/caching.md)
+OFFLOAD_AT = 16  # signatures to check in one request from which they go to the worker thread
 
 
 @dataclass(slots=True)
@@ -50,6 +61,7 @@ class VerificationService:
         self._local = local
         self._metrics = metrics
         self._rates = RateLeases()
+        self._checker = ThreadPoolExecutor(1, thread_name_prefix="hcgw-signatures")
         metrics.watch_local_cache(local.__len__)
 
     async def charge(self, client: ClientConfig, cost: int = 1) -> None:
@@ -71,7 +83,14 @@ class VerificationService:
     ) -> list[Verdict]:
         """Verdicts in input order; ``None`` stands for an element that is not a code. The
         client (None: not rate-limited) pays one token per element."""
-        work: list[_Work | Verdict] = [self._prepare(e, now) for e in envelopes]
+        clock = time.perf_counter
+        work: list[_Work | Verdict] = []
+        until = clock() + SLICE
+        for envelope in envelopes:
+            work.append(self._prepare(envelope, now))
+            if clock() > until:
+                await asyncio.sleep(0)
+                until = clock() + SLICE
         items: list[Item] = []
         local_hits = 0
         for w in work:
@@ -84,28 +103,92 @@ class VerificationService:
         if client is not None:
             self._metrics.count_client(client.id, len(envelopes))
         charge = self._rates.plan(client, max(1, len(envelopes))) if client else None
-        started = time.perf_counter()
+        started = clock()
         try:
             facts = await self._lookups.read(items, charge)
         except BaseException as exc:  # Unavailable, or the client went away: end the lease
             self._rates.settle(charge, None)
             self._count_failure(client, exc)
             raise
-        self._metrics.redis_lookup.observe(time.perf_counter() - started)
+        self._metrics.redis_lookup.observe(clock() - started)
         self._settle(client, charge, facts)
         trust = await self._trust.at(facts.registry)
-        statuses, outcomes = iter(facts.statuses), iter(facts.outcomes)
-        verdicts = []
-        for w in work:
-            if isinstance(w, _Work):
-                verdict = self._finish(w, next(outcomes), trust, now, next(statuses))
-            else:
-                verdict = w
-            verdicts.append(verdict)
+        verdicts = await self._finish(work, facts, trust, now)
         self._metrics.count_verdicts(verdicts)
         asked = [w.redis_hit for w in work if isinstance(w, _Work) and w.redis_hit is not None]
         self._metrics.count_redis_cache(asked.count(True), asked.count(False))
         return verdicts
+
+    async def _finish(
+        self, work: list[_Work | Verdict], facts: Facts, trust: TrustSnapshot, now: int
+    ) -> list[Verdict]:
+        """Steps 2–6, the signatures not known yet (checked, then cached), steps 8–9."""
+        verdicts: list[Verdict | None] = []
+        statuses: list[Status | None] = []
+        checks: list[tuple[_Work, KeyRecord]] = []
+        clock = time.perf_counter
+        until = clock() + SLICE
+        for w, status, cached in zip(
+            (w for w in work if isinstance(w, _Work)), facts.statuses, facts.outcomes, strict=True
+        ):
+            if clock() > until:
+                await asyncio.sleep(0)
+                until = clock() + SLICE
+            statuses.append(status)
+            found = find_key(w.code, trust)
+            if isinstance(found, Verdict):
+                verdicts.append(found)
+                continue
+            verdicts.append(None)
+            if w.signature_valid is None:
+                w.redis_hit = cached is not None
+                if cached is not None:
+                    w.signature_valid = cached
+                else:
+                    checks.append((w, found))
+        if checks:
+            await self._check_signatures(checks, now)
+        out: list[Verdict] = []
+        judged = iter(zip(verdicts, statuses, strict=True))
+        until = clock() + SLICE
+        for item in work:
+            if not isinstance(item, _Work):
+                out.append(item)
+                continue
+            if clock() > until:
+                await asyncio.sleep(0)
+                until = clock() + SLICE
+            verdict, status = next(judged)
+            if verdict is None:
+                assert item.signature_valid is not None  # known, cached or checked above
+                verdict = judge(item.code, item.signature_valid, now, status)
+            out.append(verdict)
+        return out
+
+    async def _check_signatures(self, checks: list[tuple[_Work, KeyRecord]], now: int) -> None:
+        """Step 7 for codes whose outcome no layer holds; many at once go to the worker thread,
+        whose libsodium and OpenSSL calls release the GIL, so the loop serves meanwhile."""
+        pairs = [(w.code, record) for w, record in checks]
+        if len(pairs) < OFFLOAD_AT:
+            results = [signature_holds(code, record) for code, record in pairs]
+        else:
+            loop = asyncio.get_running_loop()
+            results = await loop.run_in_executor(self._checker, _check_all, pairs)
+        valid: list[tuple[bytes, int]] = []
+        for (w, _), ok in zip(checks, results, strict=True):
+            w.signature_valid = ok
+            ttl = w.code.exp - now
+            # Only a valid signature goes to Redis: anyone can forge an invalid one, with any
+            # exp, and Redis (noeviction) must not fill with them (docs/caching.md).
+            if ok and ttl > 0:
+                valid.append((w.digest, ttl))
+            if w.code.exp > now:
+                self._local.put(w.digest, Checked(w.code, ok), now)
+        if valid:
+            self._lookups.remember_valid(valid)
+
+    def close(self) -> None:
+        self._checker.shutdown(wait=False, cancel_futures=True)
 
     def _settle(
         self, client: ClientConfig | None, charge: RateCharge | None, fetched: Fetched | Facts
@@ -135,28 +218,6 @@ class VerificationService:
         except Malformed:
             return MALFORMED
 
-    def _finish(
-        self,
-        w: _Work,
-        cached: bool | None,
-        trust: TrustSnapshot,
-        now: int,
-        status: Status | None,
-    ) -> Verdict:
-        found = find_key(w.code, trust)
-        if isinstance(found, Verdict):
-            return found
-        if w.signature_valid is None:
-            w.redis_hit = cached is not None
-            if cached is not None:
-                w.signature_valid = cached
-            else:
-                w.signature_valid = signature_holds(w.code, found)
-                ttl = w.code.exp - now
-                # Only a valid signature goes to Redis: anyone can forge an invalid one, with
-                # any exp, and Redis (noeviction) must not fill with them (docs/caching.md).
-                if w.signature_valid and ttl > 0:
-                    self._lookups.remember_valid(w.digest, ttl)
-            if w.code.exp > now:
-                self._local.put(w.digest, Checked(w.code, w.signature_valid), now)
-        return judge(w.code, w.signature_valid, now, status)
+
+def _check_all(pairs: list[tuple[Code, KeyRecord]]) -> list[bool]:
+    return [signature_holds(code, record) for code, record in pairs]

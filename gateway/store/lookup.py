@@ -123,10 +123,13 @@ class LookupCoalescer:
                 outcomes.append(None if cached is None else cached == VALID_OUTCOME)
         return Facts(fetched.registry, statuses, outcomes, fetched.granted, fetched.retry_after)
 
-    def remember_valid(self, digest: bytes, ttl: int) -> None:
-        """Cache that the envelope with this digest carries a valid signature, for ``ttl`` s
-        (its code's remaining life), with the next pipeline: a lost write costs a later miss."""
-        self.remember(keys.signature_outcome(digest), VALID_OUTCOME, ttl)
+    def remember_valid(self, outcomes: Sequence[tuple[bytes, int]]) -> None:
+        """Cache that the envelopes with these digests carry valid signatures, each for its
+        ttl in seconds (its code's remaining life), with the next pipeline: a lost write costs
+        a later miss. One call per request, so a batch's writes travel together."""
+        outcome_key = keys.signature_outcome
+        self._writes.extend((outcome_key(d), VALID_OUTCOME, ttl) for d, ttl in outcomes)
+        self._schedule()
 
     async def fetch(self, keys_: Sequence[bytes], charge: RateCharge | None = None) -> Fetched:
         """Raw values of ``keys_`` (and the stamp) in the next round trip."""
