@@ -1,4 +1,5 @@
-"""``hcgw-load bench``: run the benchmark of record and write BENCHMARKS.md (and its JSON)."""
+"""``hcgw-load bench``: run the benchmark of record and write BENCHMARKS.md (and its JSON);
+``--compare REV``: the working tree against a revision, in the same rounds."""
 
 from __future__ import annotations
 
@@ -8,21 +9,44 @@ import json
 import shlex
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from load_tests.verdict import ExitCode
+
+SCENARIO_NAMES = {  # --scenarios: short names of hub.SCENARIOS
+    "single-hit": "single code, cache hit",
+    "single-miss": "single code, cache miss",
+    "batch-hit": "batch of 100, cache hit",
+    "batch-miss": "batch of 100, cache miss",
+}
+
+
+def scenarios(text: str) -> tuple[str, ...]:
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    unknown = [x for x in names if x not in SCENARIO_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected some of {', '.join(SCENARIO_NAMES)}, comma-separated"
+        )
+    return tuple(SCENARIO_NAMES[x] for x in names)
 
 
 def add_bench_parser(sub: Any) -> None:
     from load_tests.cli import seconds
 
     b = sub.add_parser("bench", help="measure limits, peers and the gateway; write BENCHMARKS.md")
-    b.add_argument("--seconds", type=seconds, default=5.0, help="per measurement (default 5)")
+    b.add_argument("--seconds", type=seconds, default=3.0,
+                   help="per measurement in a round (default 3)")  # fmt: skip
+    b.add_argument("--rounds", type=int, default=4, help="rounds of measurements (default 4)")
     b.add_argument("--connections", type=int, default=32, help="wrk's connections (default 32)")
-    b.add_argument("--codes", type=int, default=500_000, help="corpus size to make (default 500k)")
+    b.add_argument("--codes", type=int, default=1_200_000,
+                   help="corpus size to make (default 1.2M)")  # fmt: skip
     b.add_argument("--corpus", type=Path, help="use this provinces_sim corpus instead")
     b.add_argument("--workers", default="1,2", help="gateway worker counts (default 1,2)")
+    b.add_argument("--scenarios", type=scenarios, default=tuple(SCENARIO_NAMES.values()),
+                   help="some of " + ", ".join(SCENARIO_NAMES) + " (default: all)")  # fmt: skip
     b.add_argument(
         "--no-gunicorn", action="store_true", help="skip the most workers under gunicorn"
     )
@@ -30,6 +54,9 @@ def add_bench_parser(sub: Any) -> None:
         "--no-cluster", action="store_true", help="skip the runs on a local Redis Cluster"
     )
     b.add_argument("--no-profile", action="store_true", help="run without py-spy")
+    b.add_argument("--no-peers", action="store_true", help="skip PyJWT, joserfc, pycose")
+    b.add_argument("--no-crosscheck", action="store_true", help="skip the harness vs wrk check")
+    b.add_argument("--no-open-loop", action="store_true", help="skip the open-loop latency")
     b.add_argument(
         "--max-wait",
         type=seconds,
@@ -37,56 +64,98 @@ def add_bench_parser(sub: Any) -> None:
         help="wait up to this long before each measurement for the machine to be "
         "quiet (< 15 %% busy); 0: do not wait",
     )
-    b.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    b.add_argument("--max-spread", type=float, default=0.20,
+                   help="mark a figure whose per-round ratios spread over this share of their "
+                   "median (default 0.2)")  # fmt: skip
+    b.add_argument("--max-drift", type=float, default=0.20,
+                   help="mark a figure when the limits moved more than this share between the "
+                   "slots around one of its measurements (default 0.2)")  # fmt: skip
+    b.add_argument("--retries", type=int, default=2,
+                   help="take a measurement again up to this many times when others took over "
+                   "10 %% of the machine during it (default 2)")  # fmt: skip
+    b.add_argument("--compare", metavar="REV",
+                   help="run this git revision (a temporary worktree) beside the working tree "
+                   "in the same rounds; report the working tree over it, scenario by scenario "
+                   "(no peers, profile or open loop; BENCHMARKS.md untouched unless "
+                   "--out)")  # fmt: skip
+    b.add_argument("--out", type=Path, help="the page (default BENCHMARKS.md; none with --compare)")
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     b.add_argument("--workdir", type=Path, help="keep the run's files here (default: a temp dir)")
     b.add_argument(
-        "--from-json", type=Path, help="measure nothing: write BENCHMARKS.md again from --json"
+        "--from-json", type=Path, help="measure nothing: write the page again from this JSON"
     )
 
 
 def bench_command(args: argparse.Namespace) -> int:
+    from load_tests.bench.builds import revision
     from load_tests.bench.markdown import render
     from load_tests.bench.run import BenchConfig, bench, write
-    from load_tests.bench.targets import targets
+    from load_tests.bench.samples import SchemaError, check_schema
     from load_tests.wrk import available
 
     if args.from_json:
         doc = json.loads(args.from_json.read_text())
-        doc["targets"] = targets(doc)
-        args.out.write_text(render(doc, doc.get("command", "hcgw-load bench")))
+        try:
+            check_schema(doc)
+        except SchemaError as exc:
+            print(f"hcgw-load bench: {args.from_json}: {exc}", file=sys.stderr)
+            return int(ExitCode.USAGE)
+        text = render(doc, doc.get("command", "hcgw-load bench"))
+        out = args.out or (None if doc.get("mode") == "compare" else Path("BENCHMARKS.md"))
+        if out is not None:
+            out.write_text(text)
+        else:
+            print(text)
         return 0
 
     if not available():
         print("hcgw-load bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return int(ExitCode.USAGE)
-    if not args.no_gunicorn and importlib.util.find_spec("gunicorn") is None:
+    compare = args.compare is not None
+    gunicorn = not args.no_gunicorn
+    if gunicorn and importlib.util.find_spec("gunicorn") is None:
         print("hcgw-load bench: gunicorn is not installed (pip install -e '.[load]'), "
               "or pass --no-gunicorn", file=sys.stderr)  # fmt: skip
         return int(ExitCode.USAGE)
+    if args.rounds < 1 or args.seconds < 1 or min(args.max_spread, args.max_drift) <= 0:
+        print("hcgw-load bench: --rounds and --seconds must be at least 1, --max-spread and "
+              "--max-drift above 0", file=sys.stderr)  # fmt: skip
+        return int(ExitCode.USAGE)
     cfg = BenchConfig(
         seconds=args.seconds,
+        rounds=args.rounds,
         connections=args.connections,
         codes=args.codes,
         corpus=args.corpus,
         workers=tuple(int(w) for w in args.workers.split(",")),
-        gunicorn=not args.no_gunicorn,
+        scenarios=args.scenarios,
+        gunicorn=gunicorn,
         cluster=not args.no_cluster,
-        profile=not args.no_profile,
+        profile=not (args.no_profile or compare),
+        peers=not (args.no_peers or compare),
+        crosscheck=not (args.no_crosscheck or compare),
+        open_loop=not (args.no_open_loop or compare),
         max_wait_s=args.max_wait,
+        max_spread=args.max_spread,
+        max_drift=args.max_drift,
+        retries=max(0, args.retries),
     )
     command = "hcgw-load " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
     def log(line: str) -> None:
         print(f"bench: {line}", file=sys.stderr, flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="hcgw-bench-") as tmp:
-        workdir = args.workdir or Path(tmp)
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hcgw-bench-")))
+        workdir = args.workdir or tmp
         workdir.mkdir(parents=True, exist_ok=True)
-        doc = bench(cfg, log, workdir)
+        base = stack.enter_context(revision(args.compare, tmp)) if compare else None
+        doc = bench(cfg, log, workdir, base)
     doc["command"] = command
     text = render(doc, command)
-    args.out.write_text(text)
+    out = args.out or (None if compare else Path("BENCHMARKS.md"))
+    if out is not None:
+        out.write_text(text)
     if args.json:
         write(doc, args.json)
     print(text)

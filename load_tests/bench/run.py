@@ -1,20 +1,24 @@
-"""The benchmark of record, in one run: limits, peers, the gateway, memory, targets.
+"""The benchmark of record, in one run: peers, limits and the gateway in rounds, memory, targets.
 
 The gateway is measured in several deployments (``plan``): 1 and 2 workers on one Redis, the
 most workers again under gunicorn instead of our SO_REUSEPORT supervisor, and every worker count
-on a local Redis Cluster (3 masters, 3 replicas, ``load_tests.cluster``).
+on a local Redis Cluster (3 masters, 3 replicas, ``load_tests.cluster``); with ``--compare REV``
+every deployment runs once more from a worktree of that revision (``builds``).
 
-Order matters on a shared machine only through noise, so every gateway figure is divided by a
-limit measured minutes earlier in the same run: the empty aiohttp handler under the same wrk
-settings, and the raw signature rate of the very library call the gateway makes.
+A shared or virtual machine's speed drifts by minutes, so nothing is divided by a figure taken
+minutes away: every deployment and the empty handler are up for the whole run, and the rounds
+(``rounds``, ``interleave``) measure the limits and the gateway in turn, seconds apart. After
+the rounds, and never during them, come the py-spy profile (its sampling costs CPU) and the
+open-loop latency points, both on the first deployment only.
 """
 
 from __future__ import annotations
 
 import datetime
+import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,29 +26,41 @@ from typing import Any
 import msgpack
 
 from gateway.store.embedded import EmbeddedRedis
-from load_tests.bench import hub, micro, profile
-from load_tests.bench.targets import targets
+from load_tests.bench import hub, micro
+from load_tests.bench.builds import HEAD, Build
+from load_tests.bench.compare import subject_key
+from load_tests.bench.interleave import RoundsConfig, Subject, empty_wrk, run_rounds, warm_up
+from load_tests.bench.passes import memory_observer, open_loop_points, profile_pass
+from load_tests.bench.samples import SCHEMA, SCHEMA_VERSION, rounds_to_json
+from load_tests.bench.summary import summarise
 from load_tests.cluster import LocalCluster
 from load_tests.corpus import Corpus, load_corpus
 from load_tests.machine import facts, wait_for_quiet
-from load_tests.processes import gateway, gunicorn, reference, running
-from load_tests.wrk import run_wrk
+from load_tests.processes import Server, gateway, gunicorn, reference, running
 
-FRACTIONS = (0.25, 0.50, 0.75)
+PEER_SECONDS = 2.5  # micro.micro's unit: raw calls 3×, each algorithm's peers 4× this
 
 
 @dataclass(frozen=True, slots=True)
 class BenchConfig:
-    seconds: float = 5.0
+    seconds: float = 3.0  # per measurement in a round
+    rounds: int = 4
     connections: int = 32
-    codes: int = 500_000
+    codes: int = 1_200_000  # enough new codes for every miss round of every deployment
     corpus: Path | None = None  # an existing corpus (else one is made with provinces_sim)
     workers: tuple[int, ...] = (1, 2)
+    scenarios: tuple[str, ...] = tuple(s[0] for s in hub.SCENARIOS)
     gunicorn: bool = True  # the most workers again under gunicorn (aiohttp's worker)
     cluster: bool = True  # every worker count again on a Redis Cluster (3 masters + 3 replicas)
     profile: bool = True
+    peers: bool = True  # PyJWT, joserfc, pycose against our core (in this process)
+    crosscheck: bool = True  # this harness against wrk on the empty handler
+    open_loop: bool = True
     seed: int = 2020
     max_wait_s: float = 60.0  # before each measurement, for a quiet machine (shared hosts)
+    max_spread: float = 0.20  # per-round ratios further apart than this: the figure is marked
+    max_drift: float = 0.20  # limits moving more than this around a measurement: marked
+    retries: int = 2  # a measurement others disturbed, taken again up to this many times
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,30 +98,24 @@ def plan(cfg: BenchConfig) -> list[list[Deployment]]:
     return groups
 
 
-def bench(cfg: BenchConfig, log: Callable[[str], None], workdir: Path) -> dict[str, Any]:
-    started = time.monotonic()
+def bench(
+    cfg: BenchConfig, log: Callable[[str], None], workdir: Path, base: Build | None = None
+) -> dict[str, Any]:
+    zero = time.monotonic()
+    builds = [HEAD, *([base] if base else [])]
     doc: dict[str, Any] = {
-        "schema": "hcgw-bench",
-        "schema_version": 2,
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "mode": "compare" if base else "record",
         "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": facts(),
-        "settings": {
-            "seconds": cfg.seconds,
-            "connections": cfg.connections,
-            "codes": cfg.codes,
-            "workers": list(cfg.workers),
-            "gunicorn": cfg.gunicorn,
-            "cluster": cfg.cluster,
-            "wrk_threads": 1,
-            "profile": cfg.profile,
-            "max_wait_s": cfg.max_wait_s,
-        },
+        "settings": settings(cfg),
+        "builds": [{"name": b.name, "label": b.label, "commit": b.commit} for b in builds],
     }
-    log("limits and peers: raw signature verification, PyJWT / joserfc / pycose vs our core")
-    doc["micro_quiet"] = wait_for_quiet(cfg.max_wait_s)
-    doc["micro"] = micro.micro(cfg.seconds / 2)
-    log("the HTTP limit: the empty aiohttp handler under wrk, and the harness against it")
-    doc["empty"] = empty_handler(cfg, workdir)
+    if cfg.peers:
+        log("peers: raw signature verification, PyJWT / joserfc / pycose vs our core")
+        doc["micro_quiet"] = wait_for_quiet(cfg.max_wait_s)
+        doc["micro"] = micro.micro(PEER_SECONDS)
     corpus_dir = cfg.corpus or workdir / "corpus"
     if cfg.corpus is None:
         log(f"corpus: provinces_sim corpus --codes {cfg.codes}")
@@ -113,40 +123,125 @@ def bench(cfg: BenchConfig, log: Callable[[str], None], workdir: Path) -> dict[s
     corpus = load_corpus(corpus_dir)
     doc["corpus"] = {"path": str(corpus_dir), "codes": len(corpus.codes),
                      "valid_algs": alg_shares(corpus), "codes_used": 0}  # fmt: skip
-    doc["gateway"] = {}
-    for n, group in enumerate(plan(cfg)):
-        store = group[0].store
-        slices = hub.Slices(corpus)
-        with redis_store(store, workdir / f"{store}-{n}") as url:
-            probe = hub.RedisProbe(url) if n == 0 else None  # memory: on the first Redis only
-            for deployment in group:
-                log(f"gateway, {deployment.label}")
-                figures = gateway_figures(
-                    cfg, corpus, slices, deployment, url, probe, workdir, log,
-                    fresh=deployment is group[0], first=deployment is group[0] and n == 0,
-                )  # fmt: skip
-                doc["gateway"][deployment.key] = {
-                    "label": deployment.label,
-                    "workers": deployment.workers,
-                    "server": deployment.server,
-                    "store": deployment.store,
-                    **figures,
-                }
-            if probe is not None:
-                probe.close()
-        doc["corpus"]["codes_used"] = max(doc["corpus"]["codes_used"], slices.next_index)
-    log("the HTTP limit again, at the end: the limit is the better of the two")
-    doc["empty_end"] = empty_wrk(cfg, workdir)
-    doc["empty"]["rate_start"] = doc["empty"]["rate"]
-    doc["empty"]["rate"] = max(doc["empty"]["rate"], doc["empty_end"]["rate"])
-    doc["targets"] = targets(doc)
-    doc["elapsed_s"] = round(time.monotonic() - started, 1)
+    rounds_cfg = RoundsConfig(cfg.rounds, cfg.seconds, cfg.connections, cfg.max_wait_s,
+                              cfg.retries)  # fmt: skip
+    with ExitStack() as stack:
+        empty = stack.enter_context(running(reference("empty", workdir)))
+        if cfg.crosscheck:
+            log("this harness against wrk on the empty handler")
+            doc["crosscheck"] = crosscheck_empty(cfg, empty.url, workdir)
+        subjects, probe = start(stack, cfg, builds, corpus, workdir, log, doc)
+        log(f"warm-up: every scenario once on {len(subjects)} gateways")
+        warm_up(rounds_cfg, subjects, cfg.scenarios, corpus, empty.url, workdir)
+        first = subjects[0]
+        observe = memory_observer(probe, first.key, doc["gateway"][first.key])
+        rounds = run_rounds(rounds_cfg, subjects, cfg.scenarios, corpus, empty.url, workdir,
+                            log, zero=zero, observe=observe)  # fmt: skip
+        doc["rounds"] = rounds_to_json(rounds)
+        if cfg.profile and not base:
+            log(f"profile: py-spy on {first.label}, one more run of each scenario (not counted)")
+            profile_pass(rounds_cfg, first, cfg.scenarios, corpus, workdir, doc["gateway"])
+        if cfg.open_loop and not base:
+            doc["gateway"][first.key]["open_loop"] = open_loop_points(
+                first, corpus, doc, cfg.seconds + 2, cfg.max_wait_s, log
+            )
+        doc["corpus"]["codes_used"] = max(s.slices.next_index for s in subjects)
+    summarise(doc)
+    doc["elapsed_s"] = round(time.monotonic() - zero, 1)
     return doc
+
+
+def settings(cfg: BenchConfig) -> dict[str, Any]:
+    return {
+        "seconds": cfg.seconds,
+        "rounds": cfg.rounds,
+        "connections": cfg.connections,
+        "codes": cfg.codes,
+        "workers": list(cfg.workers),
+        "scenarios": list(cfg.scenarios),
+        "gunicorn": cfg.gunicorn,
+        "cluster": cfg.cluster,
+        "wrk_threads": 1,
+        "profile": cfg.profile,
+        "max_wait_s": cfg.max_wait_s,
+        "max_spread": cfg.max_spread,
+        "max_drift": cfg.max_drift,
+        "retries": cfg.retries,
+    }
+
+
+def start(
+    stack: ExitStack,
+    cfg: BenchConfig,
+    builds: list[Build],
+    corpus: Corpus,
+    workdir: Path,
+    log: Callable[[str], None],
+    doc: dict[str, Any],
+) -> tuple[list[Subject], hub.RedisProbe | None]:
+    """Every build's deployments, up on their Redis and primed; the first Redis' probe."""
+    subjects: list[Subject] = []
+    probe: hub.RedisProbe | None = None
+    doc["gateway"] = {}
+    for build in builds:
+        for n, group in enumerate(plan(cfg)):
+            store = group[0].store
+            url = stack.enter_context(redis_store(store, workdir / f"{store}-{n}-{build.name}"))
+            slices = hub.Slices(corpus)
+            for deployment in group:
+                key = subject_key(deployment.key, build.name)
+                label = deployment.label + ("" if build is HEAD else f" @ {build.label}")
+                log(f"starting {label}")
+                server = stack.enter_context(running(server_for(corpus, deployment, build, url,
+                                                                workdir, key)))  # fmt: skip
+                entry: dict[str, Any] = {"label": label, "workers": deployment.workers,
+                                         "server": deployment.server, "store": deployment.store,
+                                         "build": build.name, "scenarios": {}}  # fmt: skip
+                if deployment is group[0]:
+                    if probe is None and build is HEAD:
+                        probe = hub.RedisProbe(url)
+                        stack.callback(probe.close)
+                        entry.update(prime_measured(corpus, server.url, probe))
+                    else:
+                        entry["prime"] = hub.prime(corpus.path, server.url)
+                doc["gateway"][key] = entry
+                subjects.append(Subject(key, label, server.url, deployment.workers, slices,
+                                        server.pid, group=deployment.key))  # fmt: skip
+    return subjects, probe
+
+
+def server_for(corpus: Corpus, deployment: Deployment, build: Build, redis_url: str,
+               workdir: Path, key: str) -> Server:  # fmt: skip
+    name = f"gateway-{key}"
+    if deployment.server == "gunicorn":
+        server = gunicorn(corpus.config, workdir / name, workers=deployment.workers,
+                          redis_url=redis_url, name=name)  # fmt: skip
+    else:
+        server = gateway(corpus.config, workdir / name, workers=deployment.workers,
+                         redis_url=redis_url, redis_cluster=deployment.store == "cluster",
+                         name=name)  # fmt: skip
+    server.env.update(build.env)  # another build: its worktree on PYTHONPATH
+    return server
+
+
+def prime_measured(corpus: Corpus, url: str, probe: hub.RedisProbe) -> dict[str, Any]:
+    """The corpus' statuses pushed through the hub, and the Redis memory they took."""
+    used, count = probe.used(), probe.count(hub.STATUS_MATCH)
+    out: dict[str, Any] = {"prime": hub.prime(corpus.path, url)}
+    added = probe.count(hub.STATUS_MATCH) - count
+    out["memory_status"] = {
+        "statuses": added,
+        "bytes_per_status": hub.per_key(used, probe.used(), added),
+        "memory_usage_sample": probe.sample_usage(hub.STATUS_MATCH),
+    }
+    return out
 
 
 @contextmanager
 def redis_store(store: str, root: Path) -> Iterator[str]:
-    """An empty Redis for a group of deployments: one embedded server, or a local cluster."""
+    """An empty Redis for a group of deployments: one embedded server, or a local cluster (a
+    ``--workdir`` kept from an earlier run would bring its data back: hits, not misses)."""
+    shutil.rmtree(root, ignore_errors=True)
     if store == "cluster":
         with LocalCluster(root) as cluster:
             yield cluster.url
@@ -166,16 +261,8 @@ def alg_shares(corpus: Corpus) -> dict[str, float]:
     return {alg: n / total for alg, n in sorted(counts.items())}
 
 
-def empty_wrk(cfg: BenchConfig, workdir: Path) -> dict[str, Any]:
-    """The empty handler's rate under wrk alone (the limit, measured again at the end)."""
-    quiet = wait_for_quiet(cfg.max_wait_s)
-    with running(reference("empty", workdir)) as empty:
-        wrk = _wrk_on_empty(cfg, empty.url, workdir)
-    return {**quiet, "rate": wrk["ok_rate"], "latency_us": wrk["latency_us"]}
-
-
-def empty_handler(cfg: BenchConfig, workdir: Path) -> dict[str, Any]:
-    """The empty handler under wrk (the limit), and this harness against wrk on it."""
+def crosscheck_empty(cfg: BenchConfig, url: str, workdir: Path) -> dict[str, Any]:
+    """This harness against wrk on the empty handler (closed loop, same connections)."""
     from load_tests.bodies import Target
     from load_tests.crosscheck import crosscheck
     from load_tests.runner import RunConfig
@@ -183,136 +270,26 @@ def empty_handler(cfg: BenchConfig, workdir: Path) -> dict[str, Any]:
     from load_tests.workload import RepeatModel
 
     dummy = write_dummy_corpus(workdir / "dummy-corpus")
-    quiet = wait_for_quiet(cfg.max_wait_s)
-    with running(reference("empty", workdir)) as empty:
-        wrk = _wrk_on_empty(cfg, empty.url, workdir)
-        check = crosscheck(
-            RunConfig(
-                target=Target(empty.url, None, path="/v1/verify"),
-                corpus=str(dummy),
-                mode="closed",
-                warmup_s=1,
-                duration_s=cfg.seconds,
-                connections=cfg.connections,
-                repeat=RepeatModel(zipf_s=0),
-                check_every=0,
-                drain_s=5,
-            ),
-            min_agreement=0.8,
-        )
-    return {
-        **quiet,
-        "rate": wrk["ok_rate"],
-        "latency_us": wrk["latency_us"],
-        "crosscheck": {k: check[k] for k in ("agreement", "verdict")}
-        | {"wrk_rate": check["wrk"]["ok_rate"], "harness_rate": check["harness"]["ok_rate"]},
+    wait_for_quiet(cfg.max_wait_s)
+    empty_wrk(url, 1.0, cfg.connections, workdir)  # warm-up
+    check = crosscheck(
+        RunConfig(
+            target=Target(url, None, path="/v1/verify"),
+            corpus=str(dummy),
+            mode="closed",
+            warmup_s=1,
+            duration_s=cfg.seconds,
+            connections=cfg.connections,
+            repeat=RepeatModel(zipf_s=0),
+            check_every=0,
+            drain_s=5,
+        ),
+        min_agreement=0.8,
+    )
+    return {k: check[k] for k in ("agreement", "verdict")} | {
+        "wrk_rate": check["wrk"]["ok_rate"],
+        "harness_rate": check["harness"]["ok_rate"],
     }
-
-
-def _wrk_on_empty(cfg: BenchConfig, url: str, workdir: Path) -> dict[str, Any]:
-    """One second of warm-up, then the measured run, of the empty-envelope POST."""
-    body = [b"\x93\xc4\x00\xc4\x00\xc4\x00"]
-    for seconds in (1, cfg.seconds):
-        wrk = run_wrk(url, "/v1/verify", body, "application/msgpack", token=None,
-                      seconds=seconds, connections=cfg.connections,
-                      workdir=workdir / "wrk-empty")  # fmt: skip
-    return wrk
-
-
-def gateway_figures(
-    cfg: BenchConfig,
-    corpus: Corpus,
-    slices: hub.Slices,
-    deployment: Deployment,
-    redis_url: str,
-    probe: hub.RedisProbe | None,
-    workdir: Path,
-    log: Callable[[str], None],
-    *,
-    fresh: bool,
-    first: bool,
-) -> dict[str, Any]:
-    """The four scenarios' maximum rates on one deployment; on a ``fresh`` Redis, the corpus'
-    statuses are pushed first. Only the ``first`` deployment (1 worker, one Redis) is profiled
-    and gets the open-loop points: py-spy's sampling takes CPU, and on two cores that CPU would
-    come out of the other deployments' figures (it cost 2 workers a fifth of their rate)."""
-    out: dict[str, Any] = {"scenarios": {}}
-    workers, name = deployment.workers, f"gateway-{deployment.key}"
-    if deployment.server == "gunicorn":
-        server = gunicorn(corpus.config, workdir / name, workers=workers, redis_url=redis_url,
-                          name=name)  # fmt: skip
-    else:
-        server = gateway(corpus.config, workdir / name, workers=workers, redis_url=redis_url,
-                         redis_cluster=deployment.store == "cluster", name=name)  # fmt: skip
-    with running(server):
-        if fresh:
-            before = None if probe is None else (probe.used(), probe.count(hub.STATUS_MATCH))
-            out["prime"] = hub.prime(corpus.path, server.url)
-            if probe is not None and before is not None:
-                added = probe.count(hub.STATUS_MATCH) - before[1]
-                out["memory_status"] = {
-                    "statuses": added,
-                    "bytes_per_status": hub.per_key(before[0], probe.used(), added),
-                    "memory_usage_sample": probe.sample_usage(hub.STATUS_MATCH),
-                }
-        for scenario, batch, traffic in hub.SCENARIOS:
-            log(f"  {scenario}")
-            budget = round(_miss_budget(cfg, batch, workers))
-            before_used = probe.used() if probe else 0
-            before_sig = probe.count(hub.SIG_MATCH) if probe else 0
-            spy_file = workdir / f"profile-{deployment.key}-{batch}-{traffic}.txt"
-            spy: list[Any] = []
-
-            def start_profile(spy_file: Path = spy_file, spy: list[Any] = spy) -> None:
-                if cfg.profile and first:
-                    spy.append(profile.start(server.pid, cfg.seconds, spy_file))
-
-            figure = hub.max_rate(
-                server.url,
-                corpus,
-                slices,
-                batch=batch,
-                traffic=traffic,
-                seconds=cfg.seconds,
-                connections=cfg.connections,
-                budget=budget,
-                workdir=workdir / "wrk",
-                during=start_profile,
-                max_wait_s=cfg.max_wait_s,
-            )
-            for proc in spy:
-                if proc is not None:
-                    proc.wait(timeout=cfg.seconds + 30)
-            if traffic == "miss" and probe is not None:
-                added = probe.count(hub.SIG_MATCH) - before_sig
-                figure["memory"] = {
-                    "cached_outcomes": added,
-                    "bytes_per_cached_outcome": hub.per_key(before_used, probe.used(), added),
-                }
-            figure["profile"] = profile.summarise(spy_file)
-            out["scenarios"][scenario] = figure
-        if first and probe is not None:
-            out["memory_cached_sample"] = probe.sample_usage(hub.SIG_MATCH)
-        if first:
-            out["open_loop"] = []
-            for scenario, traffic in (("single code, cache hit", "hit"),
-                                      ("single code, cache miss", "miss")):  # fmt: skip
-                top = out["scenarios"][scenario]["ok_rate"]
-                for fraction in FRACTIONS:
-                    log(f"  open loop, {scenario}, {fraction:.0%} of {top:,.0f}/s")
-                    point = hub.open_loop(server.url, corpus, slices, rate=round(top * fraction),
-                                          traffic=traffic, seconds=cfg.seconds,
-                                          max_wait_s=cfg.max_wait_s)  # fmt: skip
-                    out["open_loop"].append({"traffic": scenario, "fraction": fraction, **point})
-    return out
-
-
-def _miss_budget(cfg: BenchConfig, batch: int, workers: int) -> float:
-    # Enough new codes that wrk does not wrap: a bound on the gateway's miss rate on this class
-    # of machine (single codes ~5.5k/s, batches ~12.5k codes/s per worker) times the run, plus
-    # 30 %. A run that still wraps says so ("wrapped") and its figure is marked.
-    per_second = (5_500 if batch == 0 else 12_500) * workers
-    return per_second * (cfg.seconds + 1) * 1.3
 
 
 def write(doc: dict[str, Any], path: Path) -> None:

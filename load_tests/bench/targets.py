@@ -1,103 +1,120 @@
-"""The targets of issue 4, each computed from figures of the same run, with its ratio and margin.
+"""The targets of issue 4, each the median of per-round ratios of one run, with its range.
 
-Limits: ``empty`` is the empty aiohttp handler's rate under wrk; ``raw`` is the raw signature
-rate of the library call the gateway makes (libsodium for Ed25519, OpenSSL for ES256), mixed in
-the proportions of the corpus' valid codes (each verification costs ``share / rate``).
+A target whose ratio is marked (its rounds spread too far, or the limits moved under it:
+``ratios.Bounds``) is shown but not counted as met or missed (``met`` is None); so is one
+that was not measured. Limits: ``limits.LimitKind``; each ratio pairs a round's measurement
+with the limit at that moment (``ratios.against``) or with its counterpart in the same block
+(``ratios.paired``). The peers are in-process rounds of their own (``micro.measure``); the
+open-loop latency is one run at a fixed rate, its ratio the p99 over 5 ms.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-RAW_CALL = {"Ed25519": "Ed25519/libsodium", "ES256": "ES256/cryptography"}
-QUIET = 0.15  # the machine's CPU use before a measurement above this: others were busy
+from load_tests.bench.figures import View
+from load_tests.bench.limits import QUIET, LimitKind
+from load_tests.bench.ratios import Ratio, against, paired
 
 
-def disturbed(*figs: dict[str, Any] | None) -> bool:
-    """Whether any figure was measured while the machine was busy with others' work."""
-    return any(f is not None and float(f.get("busy_before", 0.0)) > QUIET for f in figs)
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    limit: str  # what the figure is divided by
+    value: float | None  # the measured figure (median over rounds)
+    limit_value: float | None  # the limit's median over the run
+    goal: float
+    ratio: Ratio | None
+    marks: tuple[str, ...] = ()  # why it is not counted
+    higher: bool = True  # met at or above the goal (else at or below)
+    disturbed: bool = False
 
-
-def raw_mix(doc: dict[str, Any]) -> float:
-    raw = doc["micro"]["raw"]
-    shares = doc["corpus"]["valid_algs"]
-    return 1 / sum(
-        float(share) / float(raw[RAW_CALL[alg]]["best"]) for alg, share in shares.items()
-    )
-
-
-def fastest_peer(peers: dict[str, Any]) -> tuple[str, float]:
-    name, fig = max(
-        ((n, f) for n, f in peers.items() if not n.startswith("hcgw")), key=lambda x: x[1]["best"]
-    )
-    return name, float(fig["best"])
-
-
-def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    empty = float(doc["empty"]["rate"])
-    raw = raw_mix(doc)
-    one = doc["gateway"].get("1", {}).get("scenarios", {})
-    out: list[dict[str, Any]] = []
-
-    def add(name: str, limit_text: str, value: float | None, limit: float, goal: float,
-            higher: bool = True, *figs: dict[str, Any] | None) -> None:  # fmt: skip
-        ratio = None if value is None or not limit else value / limit
-        met = ratio is not None and (ratio >= goal if higher else ratio <= goal)
-        out.append({"target": name, "limit": limit_text, "value": value, "limit_value": limit,
-                    "ratio": ratio, "goal": goal, "met": met,
-                    "margin": None if ratio is None else ratio / goal - 1,
-                    "disturbed": disturbed(doc["empty"], *figs)})  # fmt: skip
-
-    def rate(scenario: str, codes: bool = False) -> float | None:
-        fig = one.get(scenario)
-        if fig is None:
+    @property
+    def met(self) -> bool | None:
+        """Met or missed; None when not measured or not to be trusted."""
+        if self.ratio is None or self.marks:
             return None
-        return float(fig["codes_rate" if codes else "ok_rate"])
+        r = self.ratio.median
+        return r >= self.goal if self.higher else r <= self.goal
 
-    add(
-        "single code, cache hit ≥ 0.6 × empty handler",
-        "empty handler req/s",
-        rate("single code, cache hit"),
-        empty,
-        0.6,
-        True,
-        one.get("single code, cache hit"),
-    )
-    add(
-        "single code, cache miss ≥ 0.8 × 1/(1/empty + 1/raw)",
-        "1/(1/empty + 1/raw) req/s",
-        rate("single code, cache miss"),
-        1 / (1 / empty + 1 / raw),
-        0.8,
-        True,
-        one.get("single code, cache miss"),
-    )
-    add(
-        "batch of 100, cache miss ≥ 0.85 × raw verify",
-        "raw verify /s (corpus mix)",
-        rate("batch of 100, cache miss", codes=True),
-        raw,
-        0.85,
-        True,
-        one.get("batch of 100, cache miss"),
-    )
-    add("batch of 100, cache hit ≥ 5 × raw verify", "raw verify /s (corpus mix)",
-        rate("batch of 100, cache hit", codes=True), raw, 5.0, True,
-        one.get("batch of 100, cache hit"))  # fmt: skip
-    for point in doc["gateway"].get("1", {}).get("open_loop", []):
-        if point["fraction"] == 0.5:
-            p99 = point["latency_us"]["p99"]
-            add(f"open loop at 50 % of max ({point['traffic']}): p99 ≤ 5 ms", "5 ms",
-                None if p99 is None else p99 / 1000, 5.0, 1.0, False, point)  # fmt: skip
-            out[-1]["verdict"] = point["verdict"]
-    for alg, goal in (("ES256", 1.15), ("Ed25519", 1.5)):
-        peers = doc["micro"]["peers"][alg]
-        name, best = fastest_peer(peers)
-        add(f"our core ≥ {goal} × fastest peer, {alg}", f"{name} verifications/s",
-            float(peers["hcgw core (HCM/1)"]["best"]), best, goal, True,
-            doc.get("micro_quiet"))  # fmt: skip
-    two = doc["gateway"].get("2", {}).get("scenarios", {}).get("batch of 100, cache miss")
+    @property
+    def margin(self) -> float | None:
+        return None if self.ratio is None else self.ratio.median / self.goal - 1
+
+
+def targets(view: View, micro: Mapping[str, Any] | None, open_loop: list[dict[str, Any]],
+            micro_quiet: Mapping[str, Any] | None = None) -> list[Target]:  # fmt: skip
+    rounds, limits, bounds = view.rounds, view.limits, view.bounds
+    out: list[Target] = []
+
+    def add(name: str, limit: str, value: float | None, limit_value: float | None,
+            goal: float, ratio: Ratio | None, higher: bool = True) -> None:  # fmt: skip
+        marks = ratio.marks(bounds) if ratio is not None else ()
+        disturbed = ratio is not None and ratio.disturbed
+        out.append(Target(name, limit, value, limit_value, goal, ratio, marks, higher, disturbed))
+
+    def gateway(name: str, scenario: str, kind: LimitKind, goal: float, *, codes: bool) -> None:
+        samples = rounds.of("1", scenario)
+        text = {LimitKind.EMPTY: "empty handler req/s", LimitKind.RAW: "raw verify /s (corpus mix)",
+                LimitKind.SERIAL: "1/(1/empty + 1/raw) req/s"}[kind]  # fmt: skip
+        if not samples:
+            add(name, text, None, None, goal, None)
+            return
+        ratio = against(samples, limits, kind, codes=codes)
+        fig = view.figure("1", scenario)
+        assert fig is not None
+        add(name, text, fig.codes_rate if codes else fig.ok_rate,
+            limits.summary(kind).median, goal, ratio)  # fmt: skip
+
+    gateway("single code, cache hit ≥ 0.6 × empty handler", "single code, cache hit",
+            LimitKind.EMPTY, 0.6, codes=False)  # fmt: skip
+    gateway("single code, cache miss ≥ 0.8 × 1/(1/empty + 1/raw)", "single code, cache miss",
+            LimitKind.SERIAL, 0.8, codes=False)  # fmt: skip
+    gateway("batch of 100, cache miss ≥ 0.85 × raw verify", "batch of 100, cache miss",
+            LimitKind.RAW, 0.85, codes=True)  # fmt: skip
+    gateway("batch of 100, cache hit ≥ 5 × raw verify", "batch of 100, cache hit",
+            LimitKind.RAW, 5.0, codes=True)  # fmt: skip
+    for point in open_loop:
+        if point["fraction"] == 0.5 and point["latency_us"]["p99"] is not None:
+            p99 = point["latency_us"]["p99"] / 1000
+            ratio = Ratio((p99 / 5.0,), disturbed=float(point.get("busy_before", 0)) > QUIET)
+            add(f"open loop at 50 % of max ({point['traffic']}): p99 ≤ 5 ms", "5 ms", p99, 5.0,
+                1.0, ratio, higher=False)  # fmt: skip
+    if micro and micro.get("peers"):
+        quiet = float((micro_quiet or {}).get("busy_before", 0)) > QUIET
+        for alg, goal in (("ES256", 1.15), ("Ed25519", 1.5)):
+            peers = micro["peers"][alg]
+            name, peer = fastest_peer(peers)
+            ours = peers["hcgw core (HCM/1)"]
+            ratio = Ratio(tuple(a / b for a, b in zip(ours["per_round"], peer["per_round"],
+                                                      strict=True)), disturbed=quiet)  # fmt: skip
+            add(f"our core ≥ {goal} × fastest peer, {alg}", f"{name} verifications/s",
+                ours["median"], peer["median"], goal, ratio)  # fmt: skip
+    two, one = (view.figure(k, "batch of 100, cache miss") for k in ("2", "1"))
+    both = None
+    if two is not None and one is not None:
+        both = paired(rounds.of("2", two.scenario), rounds.of("1", one.scenario), limits)
     add("2 workers ≥ 1.7 × 1 worker, batch cache miss", "1 worker codes/s",
-        None if two is None else float(two["codes_rate"]), rate("batch of 100, cache miss", True)
-        or 0.0, 1.7, True, two, one.get("batch of 100, cache miss"))  # fmt: skip
+        two.codes_rate if two else None, one.codes_rate if one else None, 1.7, both)  # fmt: skip
     return out
+
+
+def fastest_peer(peers: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """The peer with the highest median rate (ours excluded)."""
+    return max(((n, f) for n, f in peers.items() if not n.startswith("hcgw")),
+               key=lambda x: float(x[1]["median"]))  # fmt: skip
+
+
+def target_json(t: Target) -> dict[str, Any]:
+    r = t.ratio
+    return {
+        "target": t.name, "limit": t.limit, "value": t.value, "limit_value": t.limit_value,
+        "goal": t.goal, "ratio": None if r is None else r.median,
+        "low": None if r is None else r.low, "high": None if r is None else r.high,
+        "per_round": None if r is None else list(r.per_round),
+        "drift": None if r is None else r.drift, "met": t.met, "marks": list(t.marks),
+        "margin": t.margin, "disturbed": t.disturbed,
+    }  # fmt: skip
+

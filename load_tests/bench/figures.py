@@ -1,0 +1,84 @@
+"""One gateway figure of a run: a scenario on a subject, summarised over its rounds.
+
+Rates and latencies are medians over the rounds (each round one wrk run); the ratios to the
+limits are medians of per-round ratios (``ratios.against``), so a slow minute lowers a
+round's numerator and denominator together. *busy before* is the worst round's (did the wait
+for a quiet machine run out?), *busy during* the median round's, *others during* the worst
+round's.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from load_tests.bench.limits import LimitKind, Limits
+from load_tests.bench.ratios import Bounds, Ratio, against
+from load_tests.bench.samples import Rounds, rounds_from_json
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    subject: str
+    scenario: str
+    rounds: int
+    ok_rate: float
+    codes_rate: float
+    p50_us: float
+    p99_us: float
+    errors: int
+    wrapped: bool
+    busy_before: float
+    busy_during: float
+    others_during: float  # the worst round's
+    retries: int  # measurements taken again over the rounds
+    per_empty: Ratio  # requests/s over the empty handler's
+    per_raw: Ratio  # codes/s over the raw signature rate (corpus mix)
+
+
+def figure(rounds: Rounds, limits: Limits, subject: str, scenario: str) -> Figure | None:
+    samples = rounds.of(subject, scenario)
+    if not samples:
+        return None
+    return Figure(
+        subject=subject,
+        scenario=scenario,
+        rounds=len(samples),
+        ok_rate=statistics.median(s.ok_rate for s in samples),
+        codes_rate=statistics.median(s.codes_rate for s in samples),
+        p50_us=statistics.median(s.p50_us for s in samples),
+        p99_us=statistics.median(s.p99_us for s in samples),
+        errors=sum(s.errors for s in samples),
+        wrapped=any(s.wrapped for s in samples),
+        busy_before=max(s.busy_before for s in samples),
+        busy_during=statistics.median(s.busy_during for s in samples),
+        others_during=max(s.others_during for s in samples),
+        retries=sum(s.retries for s in samples),
+        per_empty=against(samples, limits, LimitKind.EMPTY, codes=False),
+        per_raw=against(samples, limits, LimitKind.RAW, codes=True),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A run's rounds with its limits and bounds: what every table of the page is read from."""
+
+    rounds: Rounds
+    limits: Limits
+    bounds: Bounds
+
+    def figure(self, subject: str, scenario: str) -> Figure | None:
+        return figure(self.rounds, self.limits, subject, scenario)
+
+
+def view(doc: Mapping[str, Any]) -> View:
+    """The view of a bench document (``samples`` schema, version 3)."""
+    s = doc["settings"]
+    rounds = rounds_from_json(doc["rounds"])
+    return View(
+        rounds=rounds,
+        limits=Limits(rounds.limits, {k: float(v) for k, v in doc["corpus"]["valid_algs"].items()}),
+        bounds=Bounds(float(s["max_spread"]), float(s["max_drift"])),
+    )

@@ -1,0 +1,245 @@
+"""Running a bench's rounds (``rounds.schedule``) against servers that are all up at once.
+
+Every subject (a deployment of a build) and the empty handler listen side by side for the
+whole run, idle but for the one being measured, so a round can go from one to the next in a
+second. A limit slot runs wrk against the empty handler, then the raw signature calls of the
+gateway in this process (one core, key preloaded, best of three short sub-rounds: a limit is
+what the machine can do at that moment). A gateway slot runs wrk against one subject, on new
+codes for a miss (the subject's ``Slices``, shared by every subject on its Redis).
+
+Before the rounds, ``warm_up`` runs every scenario once, for a second, on every subject: the
+hit population is cached and every code path has run before anything is measured.
+
+A measurement during which others took more than ``limits.OTHERS`` of the machine
+(``neighbours``) is taken again, up to ``RoundsConfig.retries`` times, when the machine was
+quiet before it: a neighbour came in during it. On a machine that stays busy (the wait for
+quiet ran out) it is kept as it is and marked *disturbed*: trying again would only wait again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from load_tests.bench import hub, micro
+from load_tests.bench.limits import OTHERS, QUIET, RAW_CALL
+from load_tests.bench.neighbours import Others
+from load_tests.bench.rounds import GatewaySlot, LimitSlot, schedule
+from load_tests.bench.samples import LimitSample, Rounds, Sample
+from load_tests.corpus import Corpus
+from load_tests.machine import Busy, wait_for_quiet
+from load_tests.wrk import run_wrk
+
+EMPTY_BODY = b"\x93\xc4\x00\xc4\x00\xc4\x00"  # an envelope of three empty byte strings
+RAW_SECONDS = 1.0  # per limit slot, over the gateway's two signature calls
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """A running gateway the rounds measure."""
+
+    key: str
+    label: str
+    url: str
+    workers: int
+    slices: hub.Slices  # the codes its Redis has not seen yet
+    pid: int | None = None  # its server's (the supervisor or gunicorn's master): for py-spy
+    group: str = ""  # subjects of one group are measured back to back (one deployment's builds)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundsConfig:
+    rounds: int
+    seconds: float
+    connections: int
+    max_wait_s: float
+    retries: int = 2  # per measurement that others disturbed
+
+
+Measure = Callable[[], Sample]
+Measured = TypeVar("Measured", Sample, LimitSample)
+Observe = Callable[[GatewaySlot, Measure], Sample]  # e.g. Redis memory around a measurement
+
+
+def run_rounds(
+    cfg: RoundsConfig,
+    subjects: Sequence[Subject],
+    scenarios: Sequence[str],
+    corpus: Corpus,
+    empty_url: str,
+    workdir: Path,
+    log: Callable[[str], None],
+    *,
+    zero: float,
+    observe: Observe | None = None,
+) -> Rounds:
+    """Every slot of the schedule, in order; times in seconds from ``zero`` (monotonic). The
+    subjects of one ``group`` (a deployment's builds) are measured back to back."""
+    by_key = {s.key: s for s in subjects}
+    groups: dict[str, list[str]] = {}
+    for s in subjects:
+        groups.setdefault(s.group or s.key, []).append(s.key)
+    raw_calls = {k: fn for k, fn in micro.raw_candidates(int(time.time())).items()
+                 if k in RAW_CALL.values()}  # fmt: skip
+    limits: list[LimitSample] = []
+    samples: list[Sample] = []
+    for slot in schedule(list(groups.values()), scenarios, cfg.rounds):
+        if isinstance(slot, LimitSlot):
+
+            def limit_once(slot: LimitSlot = slot) -> LimitSample:
+                return limit_sample(cfg, slot, empty_url, raw_calls, workdir, zero)
+
+            limit = again_if_disturbed(cfg, limit_once)
+            limits.append(limit)
+            when = f"round {slot.round + 1}" if slot.round < cfg.rounds else "end"
+            log(f"{when}, limits: empty {limit.empty:,.0f} req/s, "
+                + ", ".join(f"{k} {v:,.0f}/s" for k, v in limit.raw.items())
+                + _context(limit))  # fmt: skip
+            continue
+        subject = by_key[slot.subject]
+
+        def measure(slot: GatewaySlot = slot, subject: Subject = subject) -> Sample:
+            return gateway_sample(cfg, slot, subject, corpus, workdir, zero)
+
+        def once(slot: GatewaySlot = slot, measure: Measure = measure) -> Sample:
+            return observe(slot, measure) if observe else measure()
+
+        sample = again_if_disturbed(cfg, once)
+        samples.append(sample)
+        log(f"round {slot.round + 1}, {slot.scenario}, {subject.label}: "
+            f"{sample.codes_rate:,.0f} codes/s{_context(sample)}")  # fmt: skip
+    return Rounds(cfg.rounds, cfg.seconds, tuple(limits), tuple(samples))
+
+
+def _context(m: Sample | LimitSample) -> str:
+    again = f", measured {m.retries + 1} times" if m.retries else ""
+    return f" (busy before {m.busy_before:.0%}, others during {m.others_during:.0%}{again})"
+
+
+def again_if_disturbed(cfg: RoundsConfig, measure: Callable[[], Measured]) -> Measured:
+    """``measure()``, again while others came in during it on a machine quiet before it."""
+    out = measure()
+    for n in range(1, cfg.retries + 1):
+        if out.others_during <= OTHERS or out.busy_before > QUIET:
+            break
+        out = replace(measure(), retries=n)
+    return out
+
+
+def limit_sample(
+    cfg: RoundsConfig,
+    slot: LimitSlot,
+    empty_url: str,
+    raw_calls: dict[str, Callable[[], object]],
+    workdir: Path,
+    zero: float,
+) -> LimitSample:
+    quiet = wait_for_quiet(cfg.max_wait_s)
+    busy, others = Busy(), Others()
+    start = time.monotonic()
+    wrk = empty_wrk(empty_url, cfg.seconds, cfg.connections, workdir)
+    raw = micro.measure(raw_calls, RAW_SECONDS, rounds=3)
+    end = time.monotonic()
+    others_during = others.share()
+    return LimitSample(
+        round=slot.round,
+        block=slot.block,
+        start=round(start - zero, 3),
+        end=round(end - zero, 3),
+        empty=float(wrk["ok_rate"]),
+        raw={k: float(v["best"]) for k, v in raw.items()},
+        busy_before=quiet["busy_before"],
+        busy_during=busy.done()["system_busy"],
+        others_during=others_during,
+        waited_s=quiet["waited_s"],
+    )
+
+
+def empty_wrk(url: str, seconds: float, connections: int, workdir: Path) -> dict[str, Any]:
+    """The empty-envelope POST on the empty handler under wrk, as on the gateway."""
+    return run_wrk(url, "/v1/verify", [EMPTY_BODY], "application/msgpack", token=None,
+                   seconds=seconds, connections=connections,
+                   workdir=workdir / "wrk-empty")  # fmt: skip
+
+
+def gateway_sample(
+    cfg: RoundsConfig,
+    slot: GatewaySlot,
+    subject: Subject,
+    corpus: Corpus,
+    workdir: Path,
+    zero: float,
+    *,
+    seconds: float | None = None,
+    during: Callable[[], None] | None = None,
+) -> Sample:
+    _, batch, traffic = scenario(slot.scenario)
+    length = cfg.seconds if seconds is None else seconds
+    fig = hub.max_rate(
+        subject.url,
+        corpus,
+        subject.slices,
+        batch=batch,
+        traffic=traffic,
+        seconds=length,
+        connections=cfg.connections,
+        budget=round(miss_budget(length, batch, subject.workers)),
+        workdir=workdir / "wrk",
+        during=during,
+        max_wait_s=cfg.max_wait_s,
+    )
+    return Sample(
+        round=slot.round,
+        block=slot.block,
+        subject=slot.subject,
+        scenario=slot.scenario,
+        start=round(fig["started"] - zero, 3),
+        end=round(fig["ended"] - zero, 3),
+        ok_rate=float(fig["ok_rate"]),
+        codes_rate=float(fig["codes_rate"]),
+        p50_us=float(fig["latency_us"]["p50"]),
+        p99_us=float(fig["latency_us"]["p99"]),
+        errors=int(sum(fig["errors"].values())),
+        wrapped=bool(fig["wrapped"]),
+        busy_before=float(fig["busy_before"]),
+        busy_during=float(fig["system_busy"]),
+        others_during=float(fig["others_during"]),
+        waited_s=float(fig["waited_s"]),
+    )
+
+
+def warm_up(
+    cfg: RoundsConfig,
+    subjects: Sequence[Subject],
+    scenarios: Sequence[str],
+    corpus: Corpus,
+    empty_url: str,
+    workdir: Path,
+) -> None:
+    """One second of every scenario on every subject, and of the empty handler: not kept."""
+    warm = RoundsConfig(cfg.rounds, 1.0, cfg.connections, max_wait_s=0.0)
+    empty_wrk(empty_url, 1.0, cfg.connections, workdir)
+    for subject in subjects:
+        for name in scenarios:
+            gateway_sample(warm, GatewaySlot(-1, -1, subject.key, name), subject, corpus,
+                           workdir, 0.0)  # fmt: skip
+
+
+def scenario(name: str) -> tuple[str, int, str]:
+    """``(name, codes per request (0: one code, bare), traffic)`` of a scenario by name."""
+    for entry in hub.SCENARIOS:
+        if entry[0] == name:
+            return entry
+    raise ValueError(f"no scenario {name!r}")
+
+
+def miss_budget(seconds: float, batch: int, workers: int) -> float:
+    # Enough new codes that wrk does not wrap: a bound on the gateway's miss rate on this class
+    # of machine (single codes ~5.5k/s, batches ~12.5k codes/s per worker) over the run and
+    # half a second, plus 60 %; what wrk did not send goes back (``Slices.give_back``). A run
+    # that still wraps says so ("wrapped").
+    per_second = (5_500 if batch == 0 else 12_500) * workers
+    return per_second * (seconds + 0.5) * 1.6

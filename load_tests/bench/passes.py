@@ -1,0 +1,109 @@
+"""What the bench measures on the first deployment beside its rounds, never inside them.
+
+- Redis memory: ``INFO memory`` and a key count around the first round's miss runs (the keys
+  they add are the cached signature outcomes);
+- the profile: one more run of each scenario under py-spy, not counted (py-spy's sampling
+  costs CPU, which on two cores would come out of the figure);
+- open-loop latency: the harness at fixed fractions of the rounds' median maximum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from load_tests.bench import hub, profile
+from load_tests.bench.figures import view
+from load_tests.bench.interleave import (
+    Measure,
+    Observe,
+    RoundsConfig,
+    Subject,
+    gateway_sample,
+    scenario,
+)
+from load_tests.bench.rounds import GatewaySlot
+from load_tests.bench.samples import Sample
+from load_tests.corpus import Corpus
+
+FRACTIONS = (0.25, 0.50, 0.75)
+OPEN_LOOP = (("single code, cache hit", "hit"), ("single code, cache miss", "miss"))
+
+
+def memory_observer(probe: hub.RedisProbe | None, subject: str, entry: dict[str, Any]) -> Observe:
+    """Around the first round's miss runs on ``subject``: the Redis memory per cached outcome,
+    written into its ``entry`` of the document."""
+
+    def observe(slot: GatewaySlot, measure: Measure) -> Sample:
+        if probe is None or slot.subject != subject or slot.round != 0:
+            return measure()
+        if scenario(slot.scenario)[2] != "miss":
+            return measure()
+        used, count = probe.used(), probe.count(hub.SIG_MATCH)
+        sample = measure()
+        added = probe.count(hub.SIG_MATCH) - count
+        entry["scenarios"].setdefault(slot.scenario, {})["memory"] = {
+            "cached_outcomes": added,
+            "bytes_per_cached_outcome": hub.per_key(used, probe.used(), added),
+        }
+        if "memory_cached_sample" not in entry:
+            entry["memory_cached_sample"] = probe.sample_usage(hub.SIG_MATCH)
+        return sample
+
+    return observe
+
+
+def profile_pass(
+    cfg: RoundsConfig,
+    subject: Subject,
+    scenarios: Sequence[str],
+    corpus: Corpus,
+    workdir: Path,
+    gateway: dict[str, Any],
+) -> None:
+    """py-spy's summary of one more run of each scenario, into the subject's scenarios."""
+    for n, name in enumerate(scenarios):
+        out = workdir / f"profile-{subject.key}-{n}.txt"
+        spy: list[Any] = []
+
+        def start(out: Path = out, spy: list[Any] = spy) -> None:
+            spy.append(profile.start(_pid(subject), cfg.seconds, out))
+
+        gateway_sample(cfg, GatewaySlot(-2, -2, subject.key, name), subject, corpus, workdir,
+                       0.0, during=start)  # fmt: skip
+        for proc in spy:
+            if proc is not None:
+                proc.wait(timeout=cfg.seconds + 30)
+        gateway[subject.key]["scenarios"].setdefault(name, {})["profile"] = profile.summarise(out)
+
+
+def _pid(subject: Subject) -> int:
+    if subject.pid is None:
+        raise RuntimeError(f"{subject.label}: no process to profile")
+    return subject.pid
+
+
+def open_loop_points(
+    subject: Subject,
+    corpus: Corpus,
+    doc: dict[str, Any],
+    seconds: float,
+    max_wait_s: float,
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """The harness at 25, 50 and 75 % of the rounds' median maximum, single codes."""
+    v = view(doc)
+    points = []
+    for name, traffic in OPEN_LOOP:
+        fig = v.figure(subject.key, name)
+        if fig is None:
+            continue
+        for fraction in FRACTIONS:
+            rate = round(fig.ok_rate * fraction)
+            log(f"open loop, {name}, {fraction:.0%} of {fig.ok_rate:,.0f}/s")
+            point = hub.open_loop(subject.url, corpus, subject.slices, rate=rate,
+                                  traffic=traffic, seconds=seconds,
+                                  max_wait_s=max_wait_s)  # fmt: skip
+            points.append({"traffic": name, "fraction": fraction, **point})
+    return points

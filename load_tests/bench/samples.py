@@ -1,0 +1,115 @@
+"""What a bench run measured, round by round, and its JSON (``schema: "hcgw-bench"``, version 3).
+
+Every figure of BENCHMARKS.md is computed from these records (``ratios``, ``figures``), at the
+end of a run and again by ``--from-json``: the JSON keeps every round's raw measurement, so a
+page written again from it is the page the run wrote. Times are seconds on CLOCK_MONOTONIC
+from the start of the run; a measurement's time is the middle of its wrk run.
+
+Version 3 (issue 16) replaced the single-shot figures of version 2 (one wrk run per figure, the
+empty handler at the start and at the end) with rounds: ``rounds`` holds the limit slots and
+the gateway's measurements, and every ratio is the median of per-round ratios.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = "hcgw-bench"
+SCHEMA_VERSION = 3
+
+
+class SchemaError(ValueError):
+    """A JSON document this bench cannot read (another schema, or another version of it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSample:
+    """One limit slot: the empty aiohttp handler under wrk, then the raw signature calls."""
+
+    round: int
+    block: int
+    start: float
+    end: float
+    empty: float  # successful requests/s of the empty handler
+    raw: Mapping[str, float] = field(default_factory=dict)  # call → verifications/s, one core
+    busy_before: float = 0.0  # the machine's CPU use in the second before (others' work)
+    busy_during: float = 0.0  # the machine's, ours and others'
+    others_during: float = 0.0  # others' alone (``neighbours``)
+    waited_s: float = 0.0
+    retries: int = 0  # measured again this many times: others came in during it
+
+    @property
+    def mid(self) -> float:
+        return (self.start + self.end) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One scenario on one subject in one round: wrk's summary."""
+
+    round: int
+    block: int
+    subject: str
+    scenario: str
+    start: float
+    end: float
+    ok_rate: float  # successful requests/s
+    codes_rate: float  # codes/s (a batch carries many)
+    p50_us: float
+    p99_us: float
+    errors: int = 0
+    wrapped: bool = False  # a miss run that ran out of new codes and sent repeats
+    busy_before: float = 0.0
+    busy_during: float = 0.0
+    others_during: float = 0.0
+    waited_s: float = 0.0
+    retries: int = 0
+
+    @property
+    def mid(self) -> float:
+        return (self.start + self.end) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Rounds:
+    """A run's rounds: how many, how long each measurement, and everything they measured."""
+
+    rounds: int
+    seconds: float
+    limits: tuple[LimitSample, ...] = ()
+    samples: tuple[Sample, ...] = ()
+
+    def of(self, subject: str, scenario: str) -> tuple[Sample, ...]:
+        """One figure's samples, in round order."""
+        chosen = (s for s in self.samples if s.subject == subject and s.scenario == scenario)
+        return tuple(sorted(chosen, key=lambda s: s.round))
+
+    def subjects(self) -> list[str]:
+        return list(dict.fromkeys(s.subject for s in self.samples))
+
+
+def rounds_to_json(rounds: Rounds) -> dict[str, Any]:
+    return asdict(rounds)
+
+
+def rounds_from_json(doc: Mapping[str, Any]) -> Rounds:
+    return Rounds(
+        rounds=int(doc["rounds"]),
+        seconds=float(doc["seconds"]),
+        limits=tuple(
+            LimitSample(**{**x, "raw": {k: float(v) for k, v in x["raw"].items()}})
+            for x in doc["limits"]
+        ),
+        samples=tuple(Sample(**x) for x in doc["samples"]),
+    )
+
+
+def check_schema(doc: Mapping[str, Any]) -> None:
+    """Raise ``SchemaError`` unless ``doc`` is a bench document of this version."""
+    if doc.get("schema") != SCHEMA or doc.get("schema_version") != SCHEMA_VERSION:
+        raise SchemaError(
+            f"not a {SCHEMA} document of version {SCHEMA_VERSION} (found "
+            f"{doc.get('schema')!r}, version {doc.get('schema_version')!r}): rerun the bench"
+        )

@@ -1,0 +1,48 @@
+"""The derived sections of a bench document, computed from its rounds: figures, targets, compare.
+
+They are written into the JSON for whoever reads it (the figures with their medians, ranges
+and marks), and computed again from the rounds whenever the page is written (``--from-json``
+too), so the page and the JSON cannot disagree with the measurements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from load_tests.bench.compare import CompareReport, compare, report_json
+from load_tests.bench.figures import View, view
+from load_tests.bench.limits import LimitKind
+from load_tests.bench.ratios import ratio_json
+from load_tests.bench.targets import Target, target_json, targets
+
+
+def summarise(doc: dict[str, Any]) -> View:
+    """Write ``limits``, ``figures``, ``targets`` (and ``compare``) into ``doc`` from its rounds."""
+    v = view(doc)
+    b = v.bounds
+    doc["limits"] = {k.value: asdict(v.limits.summary(k)) for k in LimitKind}
+    doc["figures"] = {}
+    for subject in v.rounds.subjects():
+        for name in doc["settings"]["scenarios"]:
+            fig = v.figure(subject, name)
+            if fig is None:
+                continue
+            entry = asdict(fig) | {"per_empty": ratio_json(fig.per_empty, b),
+                                   "per_raw": ratio_json(fig.per_raw, b)}  # fmt: skip
+            doc["figures"].setdefault(subject, {})[name] = entry
+    doc["targets"] = [target_json(t) for t in record_targets(doc, v)]
+    if doc.get("mode") == "compare":
+        doc["compare"] = report_json(compare_report(doc, v))
+    return v
+
+
+def record_targets(doc: dict[str, Any], v: View) -> list[Target]:
+    one = doc["gateway"].get("1", {})
+    return targets(v, doc.get("micro"), one.get("open_loop", []), doc.get("micro_quiet"))
+
+
+def compare_report(doc: dict[str, Any], v: View) -> CompareReport:
+    builds = {b["name"]: b["label"] for b in doc["builds"]}
+    deployments = {k: g["label"] for k, g in doc["gateway"].items() if g["build"] == "head"}
+    return compare(v, deployments, doc["settings"]["scenarios"], builds["base"], builds["head"])

@@ -1,0 +1,170 @@
+"""BENCHMARKS.md's gateway tables: maximum rates in rounds, scaling, open loop, Redis memory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from load_tests.bench.figures import View
+from load_tests.bench.ratios import Bounds, Ratio, paired
+
+
+def n(x: float | None, digits: int = 0) -> str:
+    return "–" if x is None else f"{x:,.{digits}f}"
+
+
+def ms(us: float | None) -> str:
+    return "–" if us is None else f"{us / 1000:.2f}"
+
+
+def x2(r: float | None) -> str:
+    return "–" if r is None else f"{r:.2f}×"
+
+
+def ranged(r: Ratio | None, digits: int = 2) -> str:
+    """``0.37× (0.35–0.39)``: the median of the per-round ratios and their range."""
+    if r is None:
+        return "–"
+    if len(r.per_round) == 1:
+        return f"{r.median:.{digits}f}×"
+    return f"{r.median:.{digits}f}× ({r.low:.{digits}f}–{r.high:.{digits}f})"
+
+
+def mark(r: Ratio | None, bounds: Bounds) -> str:
+    """A figure's mark: why it is not to be trusted, and whether others kept the machine busy."""
+    if r is None:
+        return ""
+    text = "; ".join(r.marks(bounds))
+    if r.disturbed:
+        text += ("; " if text else "") + "disturbed"
+    return f" **({text})**" if text else ""
+
+
+def gateway(doc: Mapping[str, Any], v: View) -> list[str]:
+    s = doc["settings"]
+    lines = [
+        "## The gateway: maximum rates (wrk, closed loop)",
+        "",
+        "*hit*: 100 valid codes repeated (cached after the first pass); *miss*: every code new "
+        "to the hub (disjoint corpus slices). Batches are msgpack arrays of 100 codes.",
+        "Deployments: `hcgw serve --workers N` (our supervisor: one SO_REUSEPORT socket per "
+        "worker) on one embedded redis-server; the same application under gunicorn's "
+        "aiohttp worker (one shared socket); and `redis_cluster = true` on a local Redis Cluster "
+        "of 3 masters and 3 replicas (registry writes wait for a replica: `WAIT 1`). Each Redis "
+        "starts empty; every deployment is up for the whole run.",
+        f"Rates and latencies: medians over the {s['rounds']} rounds. Ratios: the median of the "
+        "per-round ratios (range in brackets), each round's figure over the limit at that "
+        "moment.",
+        "",
+        "| deployment | scenario | req/s | codes/s | wrk p50 / p99 ms | req ÷ empty | "
+        "codes ÷ raw | busy before / others during |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, g in doc["gateway"].items():
+        for name in s["scenarios"]:
+            fig = v.figure(key, name)
+            if fig is None:
+                continue
+            flag = " (wrapped: repeats)" if fig.wrapped else ""
+            flag += f" ({fig.errors} errors)" if fig.errors else ""
+            lines.append(
+                f"| {g['label']} | {name}{flag} | {n(fig.ok_rate)} | {n(fig.codes_rate)} | "
+                f"{ms(fig.p50_us)} / {ms(fig.p99_us)} | "
+                f"{ranged(fig.per_empty)}{mark(fig.per_empty, v.bounds)} | "
+                f"{ranged(fig.per_raw)}{mark(fig.per_raw, v.bounds)} | "
+                f"{fig.busy_before:.0%} / {fig.others_during:.0%}"
+                + (f" ({fig.retries} again)" if fig.retries else "") + " |"
+            )
+    lines += [
+        "",
+        "*busy before / others during*: the whole machine's CPU use, as a share of all its "
+        "cores, in the second before a measurement (others' work: the bench waits up to "
+        f"{s.get('max_wait_s', 0):g} s for it to fall under 15 %), and others' alone during it "
+        "(the machine's less this bench's processes); the worst round of each. A measurement "
+        "during which others took over 10 % was taken again, up to "
+        f"{s.get('retries', 0)} times (*again*), when the machine had been quiet before it.",
+        "A mark says why a figure is not to be trusted (its rounds spread, or the limits moved "
+        "under it; it is shown, not counted) or that others kept the machine busy (disturbed).",
+    ]
+    return lines
+
+
+def scaling(doc: Mapping[str, Any], v: View) -> list[str]:
+    """Each deployment's codes/s over its counterpart's, round by round, scenario by scenario."""
+    g = {k: e for k, e in doc["gateway"].items() if e.get("build", "head") == "head"}
+    counts = sorted(int(k) for k in g if k.isdigit())  # hcgw serve on one Redis: "1", "2"
+    if not counts:
+        return []
+    most = counts[-1]
+    pairs = [  # (column, numerator key, denominator key)
+        (f"{most} ÷ {counts[0]} workers", str(most), str(counts[0])),
+        (f"gunicorn ÷ supervisor, {most} workers", f"{most}-gunicorn", str(most)),
+        *((f"cluster ÷ one Redis, {w} worker{'s' if w > 1 else ''}", f"{w}-cluster", str(w))
+          for w in counts),
+    ]  # fmt: skip
+    pairs = [p for p in pairs if p[1] in g and p[2] in g and p[1] != p[2]]
+    if not pairs:
+        return []
+    lines = [
+        "## Scaling: workers, server, Redis Cluster",
+        "",
+        "Codes per second of one deployment over another's (above 1: faster): the median of "
+        "the per-round ratios, both measured in the same block seconds apart, and their range.",
+        "",
+        "| scenario | " + " | ".join(p[0] for p in pairs) + " |",
+        "|---|" + "---:|" * len(pairs),
+    ]
+    for name in doc["settings"]["scenarios"]:
+        cells = []
+        for _, top, bottom in pairs:
+            r = paired(v.rounds.of(top, name), v.rounds.of(bottom, name), v.limits)
+            cells.append(ranged(r) + mark(r, v.bounds))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def open_loop(points: list[dict[str, Any]], disturbed: Any) -> list[str]:
+    if not points:
+        return []
+    lines = [
+        "## The gateway: open-loop latency (this harness, 1 worker)",
+        "",
+        "Constant arrival rate at a fraction of the maximum above; latency from the *intended*",
+        "send time (wrk2's method), service time from the actual send; 1 s warm-up excluded.",
+        "One run per point, after the rounds.",
+        "",
+        "| traffic | rate | achieved | p50 | p90 | p99 | p99.9 | max | service p99 | verdict | "
+        "busy before / during |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for p in points:
+        lat = p["latency_us"]
+        lines.append(
+            f"| {p['traffic']} | {p['fraction']:.0%} = {n(p['target_rate'])}/s | "
+            f"{n(p['achieved'])}/s | {ms(lat['p50'])} | {ms(lat['p90'])} | {ms(lat['p99'])} | "
+            f"{ms(lat['p99_9'])} | {ms(lat['max'])} | {ms(p['service_us']['p99'])} | "
+            f"{p['verdict']}{' (disturbed)' if disturbed(p) else ''} | "
+            f"{p.get('busy_before', 0):.0%} / {p.get('system_busy', 0):.0%} |"
+        )
+    return [*lines, "", "Latencies in ms."]
+
+
+def memory(one: Mapping[str, Any]) -> list[str]:
+    ms_ = one.get("memory_status", {})
+    miss = one.get("scenarios", {}).get("single code, cache miss", {}).get("memory", {})
+    bmiss = one.get("scenarios", {}).get("batch of 100, cache miss", {}).get("memory", {})
+    if not (ms_ or miss or bmiss):
+        return []
+    return [
+        "## Redis memory",
+        "",
+        "| what | keys added | bytes per key (INFO used_memory delta) | MEMORY USAGE (sample) |",
+        "|---|---:|---:|---:|",
+        f"| cached signature outcome (verdict cache), single-code miss run | "
+        f"{n(miss.get('cached_outcomes'))} | {n(miss.get('bytes_per_cached_outcome'), 1)} | "
+        f"{n(one.get('memory_cached_sample'), 1)} |",
+        f"| cached signature outcome, batch miss run | {n(bmiss.get('cached_outcomes'))} | "
+        f"{n(bmiss.get('bytes_per_cached_outcome'), 1)} | |",
+        f"| stored status (provinces_sim prime) | {n(ms_.get('statuses'))} | "
+        f"{n(ms_.get('bytes_per_status'), 1)} | {n(ms_.get('memory_usage_sample'), 1)} |",
+    ]

@@ -1,0 +1,318 @@
+"""The bench's rounds: their order, the limit at a moment, median-of-ratios, marks, the JSON.
+
+No timing here: the rates are synthetic (``bench_docs.simulate``), on a machine whose speed
+the tests choose, so what is checked is the arithmetic that makes a ratio hold when the
+machine's speed drifts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from bench_docs import EMPTY, RATES, SHARES, compared, document, simulate
+from load_tests.bench.figures import view
+from load_tests.bench.limits import LimitKind, Limits
+from load_tests.bench.ratios import Bounds, Ratio, against, paired
+from load_tests.bench.rounds import GatewaySlot, LimitSlot, rotate, schedule
+from load_tests.bench.samples import (
+    LimitSample,
+    SchemaError,
+    check_schema,
+    rounds_from_json,
+    rounds_to_json,
+)
+
+SUBJECTS = ["1", "2", "2-gunicorn"]
+SCENARIOS = ["hit", "miss"]
+
+# -- the schedule ------------------------------------------------------------------------------
+
+
+def test_every_block_opens_with_the_limits_and_measures_every_subject_once() -> None:
+    slots = schedule(SUBJECTS, SCENARIOS, rounds=3)
+    assert len(slots) == 3 * len(SCENARIOS) * (1 + len(SUBJECTS)) + 1
+    assert isinstance(slots[0], LimitSlot) and isinstance(slots[-1], LimitSlot)
+    blocks: dict[int, list[GatewaySlot]] = {}
+    for slot in slots:
+        if isinstance(slot, GatewaySlot):
+            blocks.setdefault(slot.block, []).append(slot)
+    for block in blocks.values():
+        assert sorted(s.subject for s in block) == sorted(SUBJECTS)
+        assert len({(s.round, s.scenario) for s in block}) == 1
+    limit_blocks = [s.block for s in slots if isinstance(s, LimitSlot)]
+    assert limit_blocks == list(range(len(blocks) + 1))  # one per block, one to close the run
+
+
+def test_each_round_measures_each_scenario_on_each_subject_once() -> None:
+    slots = [s for s in schedule(SUBJECTS, SCENARIOS, rounds=4) if isinstance(s, GatewaySlot)]
+    counts = Counter((s.round, s.subject, s.scenario) for s in slots)
+    assert set(counts.values()) == {1}
+    assert len(counts) == 4 * len(SUBJECTS) * len(SCENARIOS)
+
+
+def test_rotation_puts_every_subject_and_every_scenario_in_every_position() -> None:
+    slots = schedule(SUBJECTS, SCENARIOS * 2, rounds=len(SUBJECTS))
+    positions: dict[str, set[int]] = {s: set() for s in SUBJECTS}
+    by_block: dict[int, list[GatewaySlot]] = {}
+    for slot in slots:
+        if isinstance(slot, GatewaySlot):
+            by_block.setdefault(slot.block, []).append(slot)
+    for block in by_block.values():
+        for i, slot in enumerate(block):
+            positions[slot.subject].add(i)
+    assert all(p == set(range(len(SUBJECTS))) for p in positions.values())
+    firsts = [next(s for s in slots if isinstance(s, GatewaySlot) and s.round == r).scenario
+              for r in range(2)]  # fmt: skip
+    assert firsts == ["hit", "miss"]  # the first block of each round moves on
+
+
+def test_two_subjects_alternate_which_goes_first() -> None:
+    slots = [s for s in schedule(["head", "base"], ["x"], rounds=4) if isinstance(s, GatewaySlot)]
+    assert [s.subject for s in slots] == ["head", "base", "base", "head"] * 2
+
+
+def test_a_group_is_measured_back_to_back_and_takes_turns_within() -> None:
+    groups = [("1", "1@base"), ("2", "2@base")]
+    slots = [s for s in schedule(groups, ["x"], rounds=4) if isinstance(s, GatewaySlot)]
+    blocks = [[s.subject for s in slots if s.block == b] for b in range(4)]
+    assert blocks == [["1", "1@base", "2", "2@base"], ["2@base", "2", "1@base", "1"],
+                      ["1", "1@base", "2", "2@base"], ["2@base", "2", "1@base", "1"]]  # fmt: skip
+
+
+def test_rotate_wraps_round() -> None:
+    assert rotate([1, 2, 3], 0) == [1, 2, 3]
+    assert rotate([1, 2, 3], 4) == [2, 3, 1]
+    assert rotate([], 2) == []
+
+
+def test_a_run_needs_a_round_a_subject_and_a_scenario() -> None:
+    with pytest.raises(ValueError, match="at least one round"):
+        schedule(SUBJECTS, SCENARIOS, rounds=0)
+    with pytest.raises(ValueError, match="at least one round"):
+        schedule([], SCENARIOS, rounds=1)
+
+
+# -- the limit at a moment ----------------------------------------------------------------------
+
+
+def slot(mid: float, empty: float, raw: float = 15_000.0) -> LimitSample:
+    return LimitSample(0, 0, mid - 1, mid + 1, empty,
+                       {"Ed25519/libsodium": raw, "ES256/cryptography": raw})  # fmt: skip
+
+
+def test_the_limit_is_interpolated_between_the_slots_around_a_measurement() -> None:
+    limits = Limits((slot(10, 10_000), slot(30, 20_000)), SHARES)
+    assert limits.at(10, LimitKind.EMPTY) == 10_000
+    assert limits.at(15, LimitKind.EMPTY) == pytest.approx(12_500)
+    assert limits.at(30, LimitKind.EMPTY) == 20_000
+    assert limits.at(5, LimitKind.EMPTY) == 10_000  # before the first slot: the first
+    assert limits.at(40, LimitKind.EMPTY) == 20_000
+
+
+def test_drift_is_how_far_the_limits_moved_between_the_slots_around_a_measurement() -> None:
+    limits = Limits((slot(10, 10_000), slot(30, 12_000), slot(50, 12_000, raw=9_000)), SHARES)
+    assert limits.drift_at(20) == pytest.approx(0.2)  # the empty handler: 10k → 12k
+    assert limits.drift_at(40) == pytest.approx(15_000 / 9_000 - 1)  # the raw rate
+    assert limits.drift_at(60) == 0.0
+
+
+def test_the_serial_limit_adds_the_cost_of_a_request_and_a_signature() -> None:
+    limits = Limits((slot(10, 20_000, raw=15_000),), SHARES)
+    assert limits.at(10, LimitKind.RAW) == pytest.approx(15_000)
+    assert limits.at(10, LimitKind.SERIAL) == pytest.approx(1 / (1 / 20_000 + 1 / 15_000))
+
+
+def test_the_raw_limit_of_a_mixed_corpus_adds_the_costs_of_each_algorithm() -> None:
+    # Half at 30k/s, half at 10k/s: 1 / (0.5/30000 + 0.5/10000) = 15,000 verifications/s.
+    v = view(document())
+    assert v.limits.summary(LimitKind.RAW).median == pytest.approx(15_000)
+
+
+# -- median of per-round ratios ------------------------------------------------------------------
+
+
+def test_a_ratio_is_the_median_of_the_per_round_ratios_with_their_range() -> None:
+    r = Ratio((0.5, 0.4, 0.45, 0.6))
+    assert (r.median, r.low, r.high) == (pytest.approx(0.475), 0.4, 0.6)
+    assert r.spread == pytest.approx(0.2 / 0.475)
+    assert Ratio((0.3, 0.9, 0.31)).median == 0.31  # one bad round does not move it
+
+
+def sawtooth(t: float) -> float:
+    """The machine's speed halves and comes back every 40 s (the drift issue 16 measured)."""
+    return 1.0 if int(t // 40) % 2 == 0 else 0.5
+
+
+def test_a_machine_that_drifts_alike_for_limits_and_gateway_leaves_every_ratio_alone() -> None:
+    v = view(document(simulate(speed=lambda t: 1 / (1 + t / 200))))  # slower and slower
+    hit = v.figure("1", "single code, cache hit")
+    assert hit is not None
+    assert hit.per_empty.median == pytest.approx(12_000 / EMPTY, rel=0.02)
+    assert hit.per_empty.spread < 0.05
+    miss = v.figure("1", "batch of 100, cache miss")
+    assert miss is not None and miss.per_raw.median == pytest.approx(12_000 / 15_000, rel=0.02)
+
+
+def test_a_sudden_slowdown_moves_the_rounds_it_falls_in_and_marks_the_figure() -> None:
+    v = view(document(simulate(speed=sawtooth)))
+    figures = [v.figure(k, n) for k in ("1", "2") for n in RATES["1"]]
+    drifted = [f for f in figures if f is not None and f.per_empty.drift > v.bounds.max_drift]
+    assert drifted
+    for f in drifted:
+        assert any(m.startswith("limits moved") for m in f.per_empty.marks(v.bounds))
+
+
+def test_a_ratio_is_taken_round_by_round_against_the_limit_of_its_moment() -> None:
+    run = simulate(rounds=3)
+    samples = run.of("1", "single code, cache hit")
+    limits = Limits(run.limits, SHARES)
+    r = against(samples, limits, LimitKind.EMPTY, codes=False)
+    assert len(r.per_round) == 3 and r.median == pytest.approx(0.6)
+
+
+def test_a_paired_ratio_divides_two_subjects_round_by_round() -> None:
+    run = simulate(speed=sawtooth)
+    limits = Limits(run.limits, SHARES)
+    r = paired(run.of("2", "batch of 100, cache miss"), run.of("1", "batch of 100, cache miss"),
+               limits)  # fmt: skip
+    assert r is not None and len(r.per_round) == 4
+    assert paired(run.of("2", "x"), run.of("1", "batch of 100, cache miss"), limits) is None
+
+
+# -- marks -------------------------------------------------------------------------------------
+
+
+def test_a_figure_is_marked_when_its_rounds_spread_beyond_the_bound_and_not_at_it() -> None:
+    bounds = Bounds(max_spread=0.2, max_drift=0.2)
+    at = Ratio((0.9, 1.0, 1.1))  # (1.1 - 0.9) / 1.0 = 0.2: at the bound
+    assert at.spread == pytest.approx(0.2)
+    assert Ratio((0.9, 1.0, 1.0999)).trusted(bounds)
+    beyond = Ratio((0.9, 1.0, 1.11))
+    assert not beyond.trusted(bounds)
+    assert beyond.marks(bounds) == ("rounds spread 21% > 20%",)
+
+
+def test_a_figure_is_marked_when_the_limits_drifted_beyond_the_bound() -> None:
+    bounds = Bounds(max_spread=0.2, max_drift=0.2)
+    assert Ratio((1.0, 1.0), drift=0.2).trusted(bounds)
+    assert Ratio((1.0, 1.0), drift=0.21).marks(bounds) == ("limits moved 21% > 20%",)
+
+
+def test_a_marked_target_is_neither_met_nor_missed() -> None:
+    from load_tests.bench.summary import record_targets
+
+    d = document(simulate(speed=sawtooth), max_drift=0.01)
+    ts = {t.name: t for t in record_targets(d, view(d))}
+    hit = ts["single code, cache hit ≥ 0.6 × empty handler"]
+    assert hit.marks and hit.met is None and hit.ratio is not None
+    steady_doc = document()
+    steady_ts = {t.name: t for t in record_targets(steady_doc, view(steady_doc))}
+    assert steady_ts["single code, cache hit ≥ 0.6 × empty handler"].met is True
+
+
+# -- the JSON ----------------------------------------------------------------------------------
+
+
+def test_rounds_survive_the_json_unchanged() -> None:
+    run = simulate(speed=sawtooth)
+    back = rounds_from_json(json.loads(json.dumps(rounds_to_json(run))))
+    assert back == run
+
+
+def test_a_document_of_another_version_is_refused() -> None:
+    d = document()
+    check_schema(d)
+    with pytest.raises(SchemaError, match="version 3"):
+        check_schema(d | {"schema_version": 2})
+    with pytest.raises(SchemaError):
+        check_schema(d | {"schema": "hcgw-load-report"})
+
+
+def test_the_page_written_again_from_the_json_is_the_same_page(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from load_tests.bench.markdown import render
+    from load_tests.cli import main
+
+    d = document(simulate(speed=sawtooth))
+    d["command"] = "hcgw-load bench"
+    first = render(json.loads(json.dumps(d)), "hcgw-load bench")
+    path = Path(str(tmp_path)) / "latest.json"
+    path.write_text(json.dumps(d))
+    out = Path(str(tmp_path)) / "BENCHMARKS.md"
+    assert main(["bench", "--from-json", str(path), "--out", str(out)]) == 0
+    assert out.read_text() == first
+    old = Path(str(tmp_path)) / "old.json"
+    old.write_text(json.dumps(d | {"schema_version": 2}))
+    assert main(["bench", "--from-json", str(old), "--out", str(out)]) == 2
+
+
+# -- the compare report --------------------------------------------------------------------------
+
+
+def test_compare_reports_the_working_tree_over_the_revision_per_scenario() -> None:
+    from load_tests.bench.summary import compare_report
+
+    d = document(compared(1.25, speed=sawtooth), builds={"base": "HEAD~1 (abc)"})
+    report = compare_report(d, view(d))
+    assert report.base == "HEAD~1 (abc)"
+    assert len(report.rows) == 4
+    for row in report.rows:
+        # Head and base share a block: a slowdown hits both and the per-round ratios hold,
+        # where the medians of the rates, each from whichever rounds were slow, need not.
+        assert row.ratio.median == pytest.approx(1.25)
+    assert any(row.head / row.base != pytest.approx(1.25, rel=0.1) for row in report.rows)
+
+
+def test_the_compare_page_shows_each_ratio_with_its_range() -> None:
+    from load_tests.bench.markdown import render
+
+    d = document(compared(0.8), builds={"base": "HEAD~1 (abc)"})
+    text = render(d, "hcgw-load bench --compare HEAD~1")
+    assert "## Working tree ÷ HEAD~1 (abc)" in text
+    assert "| 1 worker | batch of 100, cache miss | 12,000 | 9,600 | 0.800× | 0.800–0.800 |" in text
+    assert "## Targets" not in text
+
+
+# -- measurements others disturbed ---------------------------------------------------------------
+
+
+def measured(others: list[float], busy_before: float = 0.0) -> tuple[list[int], object]:
+    from load_tests.bench.interleave import RoundsConfig, again_if_disturbed
+
+    calls: list[int] = []
+
+    def measure() -> LimitSample:
+        calls.append(1)
+        return LimitSample(0, 0, 0, 1, 10_000, {}, busy_before=busy_before,
+                           others_during=others[len(calls) - 1])  # fmt: skip
+
+    out = again_if_disturbed(RoundsConfig(4, 3, 32, 60, retries=2), measure)
+    return calls, out
+
+
+def test_a_measurement_others_came_into_is_taken_again_and_says_so() -> None:
+    calls, out = measured([0.3, 0.05, 0.0])
+    assert len(calls) == 2
+    assert isinstance(out, LimitSample) and out.retries == 1 and out.others_during == 0.05
+
+
+def test_a_measurement_is_taken_again_at_most_retries_times() -> None:
+    calls, out = measured([0.3, 0.3, 0.3, 0.0])
+    assert len(calls) == 3 and isinstance(out, LimitSample) and out.retries == 2
+
+
+def test_on_a_machine_busy_before_it_a_measurement_is_kept_and_marked_disturbed() -> None:
+    calls, out = measured([0.3, 0.0], busy_before=0.5)
+    assert len(calls) == 1
+    limits = Limits((out,), SHARES)  # type: ignore[arg-type]
+    assert limits.disturbed_at(0.5)
+
+
+def test_others_share_of_the_machine_is_a_share() -> None:
+    from load_tests.bench.neighbours import Others
+
+    assert 0.0 <= Others().share() <= 1.0
