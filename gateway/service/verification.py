@@ -84,13 +84,16 @@ class VerificationService:
         """Verdicts in input order; ``None`` stands for an element that is not a code. The
         client (None: not rate-limited) pays one token per element."""
         clock = time.perf_counter
-        work: list[_Work | Verdict] = []
-        until = clock() + SLICE
-        for envelope in envelopes:
-            work.append(self._prepare(envelope, now))
-            if clock() > until:
-                await asyncio.sleep(0)
-                until = clock() + SLICE
+        if len(envelopes) == 1:
+            work: list[_Work | Verdict] = [self._prepare(envelopes[0], now)]
+        else:
+            work = []
+            until = clock() + SLICE
+            for envelope in envelopes:
+                work.append(self._prepare(envelope, now))
+                if clock() > until:
+                    await asyncio.sleep(0)
+                    until = clock() + SLICE
         items: list[Item] = []
         local_hits = 0
         for w in work:
@@ -123,46 +126,37 @@ class VerificationService:
         self, work: list[_Work | Verdict], facts: Facts, trust: TrustSnapshot, now: int
     ) -> list[Verdict]:
         """Steps 2–6, the signatures not known yet (checked, then cached), steps 8–9."""
-        verdicts: list[Verdict | None] = []
-        statuses: list[Status | None] = []
-        checks: list[tuple[_Work, KeyRecord]] = []
+        out: list[Verdict] = []
+        unjudged: list[tuple[int, _Work, KeyRecord, Status | None]] = []
+        statuses, outcomes = iter(facts.statuses), iter(facts.outcomes)
+        sliced = len(work) > 1
         clock = time.perf_counter
         until = clock() + SLICE
-        for w, status, cached in zip(
-            (w for w in work if isinstance(w, _Work)), facts.statuses, facts.outcomes, strict=True
-        ):
-            if clock() > until:
-                await asyncio.sleep(0)
-                until = clock() + SLICE
-            statuses.append(status)
+        for w in work:
+            if not isinstance(w, _Work):
+                out.append(w)
+                continue
+            status, cached = next(statuses), next(outcomes)
             found = find_key(w.code, trust)
             if isinstance(found, Verdict):
-                verdicts.append(found)
+                out.append(found)
                 continue
-            verdicts.append(None)
             if w.signature_valid is None:
                 w.redis_hit = cached is not None
-                if cached is not None:
-                    w.signature_valid = cached
-                else:
-                    checks.append((w, found))
-        if checks:
-            await self._check_signatures(checks, now)
-        out: list[Verdict] = []
-        judged = iter(zip(verdicts, statuses, strict=True))
-        until = clock() + SLICE
-        for item in work:
-            if not isinstance(item, _Work):
-                out.append(item)
-                continue
-            if clock() > until:
+                if cached is None:
+                    unjudged.append((len(out), w, found, status))
+                    out.append(MALFORMED)  # a place only: judged once its signature is checked
+                    continue
+                w.signature_valid = cached
+            out.append(judge(w.code, w.signature_valid, now, status))
+            if sliced and clock() > until:
                 await asyncio.sleep(0)
                 until = clock() + SLICE
-            verdict, status = next(judged)
-            if verdict is None:
-                assert item.signature_valid is not None  # known, cached or checked above
-                verdict = judge(item.code, item.signature_valid, now, status)
-            out.append(verdict)
+        if unjudged:
+            await self._check_signatures([(w, record) for _, w, record, _ in unjudged], now)
+            for at, w, _, status in unjudged:
+                assert w.signature_valid is not None  # checked just above
+                out[at] = judge(w.code, w.signature_valid, now, status)
         return out
 
     async def _check_signatures(self, checks: list[tuple[_Work, KeyRecord]], now: int) -> None:
