@@ -41,8 +41,8 @@ def add_bench_parser(sub: Any) -> None:
                    help="per measurement in a round (default 3)")  # fmt: skip
     b.add_argument("--rounds", type=int, default=4, help="rounds of measurements (default 4)")
     b.add_argument("--connections", type=int, default=32, help="wrk's connections (default 32)")
-    b.add_argument("--codes", type=int, default=1_200_000,
-                   help="corpus size to make (default 1.2M)")  # fmt: skip
+    b.add_argument("--codes", type=int, default=800_000,
+                   help="corpus size to make (default 800k)")  # fmt: skip
     b.add_argument("--corpus", type=Path, help="use this provinces_sim corpus instead")
     b.add_argument("--workers", default="1,2", help="gateway worker counts (default 1,2)")
     b.add_argument("--scenarios", type=scenarios, default=tuple(SCENARIO_NAMES.values()),

@@ -46,7 +46,7 @@ class BenchConfig:
     seconds: float = 3.0  # per measurement in a round
     rounds: int = 4
     connections: int = 32
-    codes: int = 1_200_000  # enough new codes for every miss round of every deployment
+    codes: int = 800_000  # new codes for every miss round (unsent ones go back: Slices.give_back)
     corpus: Path | None = None  # an existing corpus (else one is made with provinces_sim)
     workers: tuple[int, ...] = (1, 2)
     scenarios: tuple[str, ...] = tuple(s[0] for s in hub.SCENARIOS)
