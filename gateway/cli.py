@@ -22,6 +22,7 @@ from pathlib import Path
 
 from gateway.config import ConfigError, load_settings
 from gateway.server import load_or_create_hub_key, run_worker, serve
+from gateway.store.embedded import DataDirInUse
 from gateway.web.hub import DurabilityRefused
 
 log = logging.getLogger("hcgw")
@@ -103,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DurabilityRefused as exc:
         print(f"hcgw: {exc}", file=sys.stderr)
         return 3
+    except DataDirInUse as exc:
+        print(f"hcgw: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"hcgw: {exc}", file=sys.stderr)
         return 1

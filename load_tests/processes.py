@@ -9,7 +9,6 @@ same data directory: which directory, and how to start elsewhere); the log's end
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import socket
@@ -22,8 +21,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-_LOCKED = re.compile(r"another process holds (\S+)/redis/owner\.lock")
-
 
 class StartFailed(RuntimeError):
     """A server did not start. ``summary`` is one line; ``str()`` adds the log's end."""
@@ -35,15 +32,10 @@ class StartFailed(RuntimeError):
 
 def start_failure(name: str, tail: str) -> StartFailed:
     """The reason a server gave for not starting, in one line, from the end of its log."""
-    locked = _LOCKED.search(tail)
-    if locked:
-        return StartFailed(
-            f"{name} did not start: another hub already runs with its data in {locked.group(1)} "
-            "(it holds redis/owner.lock there): stop that hub, or start this one with its own "
-            "data directory (HCGW_DATA_DIR=DIR, or from another working directory)"
-        )
-    last = next((x for x in reversed(tail.splitlines()) if x.strip()), "no output")
-    return StartFailed(f"{name} did not start: {last.strip()}", tail)
+    last = next((x for x in reversed(tail.splitlines()) if x.strip()), "no output").strip()
+    if last.startswith("hcgw: "):  # hcgw's own refusal (data directory in use, config): enough
+        return StartFailed(f"{name} did not start: {last}")
+    return StartFailed(f"{name} did not start: {last}", tail)
 
 
 def free_port() -> int:

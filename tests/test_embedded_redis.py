@@ -21,7 +21,7 @@ import redis.exceptions
 
 from gateway.store.connection import HEALTH_CHECK_INTERVAL, redis_client
 from gateway.store.durability import check_durability
-from gateway.store.embedded import REDIS_SERVER_ENV, EmbeddedRedis, find_redis_server
+from gateway.store.embedded import REDIS_SERVER_ENV, DataDirInUse, EmbeddedRedis, find_redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,7 @@ async def test_async_start_and_stop_leave_no_process(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_second_owner_of_the_same_data_dir_is_refused(fresh_redis: EmbeddedRedis) -> None:
-    with pytest.raises(RuntimeError, match="already runs redis-server"):
+    with pytest.raises(DataDirInUse, match="another hub already runs with its data in"):
         EmbeddedRedis(fresh_redis.data_dir).start_sync()
     assert fresh_redis.running
 

@@ -133,3 +133,20 @@ async def test_admin_listen_moves_metrics_to_the_operator_listener(
                 assert r.status == 404
     finally:
         assert gw.stop() == 0
+
+
+def test_a_second_hub_on_the_same_data_directory_says_so_in_one_line_and_exits_2(
+    world, tmp_path
+) -> None:
+    first = GatewayProcess(world, tmp_path, "", "first")  # embedded server in tmp_path/var
+    first.start()
+    try:
+        second = GatewayProcess(world, tmp_path, "", "second")
+        with pytest.raises(RuntimeError, match="did not start"):
+            second.start()
+        assert second.process is not None and second.process.wait(timeout=15) == 2
+        log = second.log.read_text()
+        assert "Traceback" not in log
+        assert "another hub already runs with its data in" in log.splitlines()[-1]
+    finally:
+        assert first.stop() == 0

@@ -67,6 +67,10 @@ _POLL_INTERVAL = 0.01
 _LOG_TAIL_BYTES = 2000
 
 
+class DataDirInUse(RuntimeError):
+    """Another process runs the embedded server on this data directory (its owner lock)."""
+
+
 def find_redis_server(environ: Mapping[str, str] = os.environ) -> str:
     """Return the path of the server binary to run (Valkey's or Redis's: the protocol is one).
 
@@ -303,9 +307,10 @@ class EmbeddedRedis:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.close()
-            raise RuntimeError(
-                f"another process holds {self.lock_path}: a gateway already runs redis-server "
-                f"on {self.data_dir}"
+            raise DataDirInUse(
+                f"another hub already runs with its data in {self.data_dir.parent} (it holds "
+                f"{self.lock_path}): stop that hub, or give this one its own data directory "
+                "(HCGW_DATA_DIR=DIR)"
             ) from None
         self._lock = lock
 
