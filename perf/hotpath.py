@@ -10,7 +10,7 @@ codes), logging every automatic collection with ``gc.callbacks`` (``--freeze``: 
 verifies batches of new codes back to back, another verifies one cached code every 2 ms (after
 what the revision's worker does once set up: ``settle_collector`` where it exists);
 prints that single verification's latency (p50 / p99 / max) beside the batches' rate
-(``--batch 0``: the probe alone).
+(``--batch 0``: the probe alone; ``--leases``: with ``lease_invalidation``).
 Runs on the checkout it is imported from, so ``PYTHONPATH=<other worktree>`` measures another
 revision with the same script.
 """
@@ -80,14 +80,22 @@ async def run(args: argparse.Namespace) -> None:
         server = EmbeddedRedis(Path(tmp))
         await server.start()
         redis = redis_client(server.url)
-        settings = Settings(issuers=(IssuerConfig(ISS, "Guangdong", ()),))
+        settings = Settings(
+            issuers=(IssuerConfig(ISS, "Guangdong", ()),), lease_invalidation=args.leases
+        )
         hub = build_hub(settings, redis, generate_private_key(Alg.ED25519), Metrics([ISS]),
                         time.time)  # fmt: skip
+        leases = None
         try:
             await RegistryStore(redis).add(
                 KeyRecord(ISS, key.public, now - 60, now + 86400), at=now, floor=0
             )
             service = hub.verification
+            leases = getattr(hub, "leases", None)
+            if leases is not None:  # lease_invalidation: hold a lease, read the stream
+                background = asyncio.get_running_loop().create_task(leases.run())
+                while not leases.knowledge.usable():  # noqa: ASYNC110 - a clock, not an event
+                    await asyncio.sleep(0.01)
             if args.what == "gc":
                 await fill_and_collect(
                     service, key, now, args.codes, args.freeze, args.threshold
@@ -97,6 +105,8 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             await hub.lookups.close()
             getattr(hub.verification, "close", lambda: None)()  # its thread, where it has one
+            if leases is not None:
+                background.cancel()
             await redis.aclose()
             await server.stop()
 
@@ -188,6 +198,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--freeze", action="store_true", help="gc: gc.freeze() after the warm-up")
     p.add_argument("--threshold", type=int, default=0, help="gc: generation 0's threshold")
+    p.add_argument("--leases", action="store_true", help="with lease_invalidation (experimental)")
     args = p.parse_args()
     try:
         import uvloop

@@ -24,6 +24,11 @@ REGISTRY_VERSION = f"{NS}:{{reg}}:version"  # int, +1 on every registry change
 REGISTRY_TOKEN = f"{NS}:{{reg}}:token"  # random bytes, new with every registry change
 TRUST_LIST = f"{NS}:{{reg}}:trustlist"  # hash: version, token, iat, envelope
 READINESS_PROBE = f"{NS}:readyz"  # a short-lived write: does Redis take writes?
+# Leases with invalidation (experimental, gateway/store/invalidation.py), all in one slot:
+INVALIDATIONS = f"{NS}:{{inv}}:stream"  # stream: one entry per registry or status write
+LEASES = f"{NS}:{{inv}}:leases"  # hash: worker → lease expiry, ms of Redis's clock
+CONFIRMED = f"{NS}:{{inv}}:confirmed"  # hash: worker → the last entry it has applied
+LEASE_EPOCH = f"{NS}:{{inv}}:epoch"  # random, set once: a store wiped or replaced has another
 
 SIGNATURE_BUCKETS = 16
 _SIG = tuple(f"{NS}:{{sig:{b:x}}}:".encode() for b in range(SIGNATURE_BUCKETS))

@@ -33,6 +33,7 @@ from gateway.errors import Unavailable
 from gateway.store import keys
 from gateway.store.connection import RedisClient
 from gateway.store.failures import redis_errors
+from gateway.store.invalidation import Knowledge
 from gateway.store.registry import stamp_from
 from gateway.store.scripts import CACHE_PUT, RATE_TAKE
 from gateway.store.status import decode_status
@@ -85,9 +86,17 @@ class _Pending:
 
 class LookupCoalescer:
     def __init__(
-        self, redis: RedisClient, *, deadline: float, cluster: bool = False, max_pipelines: int = 8
+        self,
+        redis: RedisClient,
+        *,
+        deadline: float,
+        cluster: bool = False,
+        max_pipelines: int = 8,
+        knowledge: Knowledge | None = None,
     ) -> None:
         self._redis = redis
+        self._knowledge = knowledge  # leases (experimental): what may be answered from memory
+        self.answered_from_memory = 0
         self._cluster = cluster
         self._deadline = deadline
         self._rate_sha = _sha1(RATE_TAKE)
@@ -102,7 +111,17 @@ class LookupCoalescer:
 
     async def read(self, items: Sequence[Item], charge: RateCharge | None = None) -> Facts:
         """The registry stamp and, per item, its subject's status and its envelope's cached
-        signature outcome, in one shared round trip that also takes ``charge``."""
+        signature outcome, in one shared round trip that also takes ``charge``; with a live
+        lease and everything known, from memory (gateway/store/invalidation.py)."""
+        knowledge = self._knowledge
+        generation = 0
+        if knowledge is not None:
+            if charge is None:
+                known = knowledge.statuses(items)
+                if known is not None and knowledge.stamp is not None:
+                    self.answered_from_memory += 1
+                    return Facts(knowledge.stamp, known, [None] * len(items))
+            generation = knowledge.generation  # taken before the read is sent
         status_key = keys.status
         outcome_key = keys.signature_outcome
         wanted: list[bytes] = []
@@ -121,6 +140,8 @@ class LookupCoalescer:
             else:
                 cached = next(values)
                 outcomes.append(None if cached is None else cached == VALID_OUTCOME)
+        if knowledge is not None:
+            knowledge.learn(generation, items, statuses, fetched.registry)
         return Facts(fetched.registry, statuses, outcomes, fetched.granted, fetched.retry_after)
 
     def remember_valid(self, outcomes: Sequence[tuple[bytes, int]]) -> None:

@@ -25,6 +25,7 @@ from gateway.errors import KidCollision, NotFound, Unavailable
 from gateway.store import keys
 from gateway.store.connection import RedisClient
 from gateway.store.failures import redis_errors
+from gateway.store.invalidation import Announcer, registry_entry
 from gateway.store.scripts import KEY_ADD, KEY_REVOKE, REGISTRY_RENUMBER, TRUST_LIST_OFFER
 
 WAIT_MS = 500  # how long a registry write waits for its replicas before it is not acknowledged
@@ -49,9 +50,12 @@ class RegistryStore:
     """``min_replicas`` > 0 (a cluster): a key write is acknowledged only once that many
     replicas hold it (WAIT), so a failover cannot bring a revoked key back (docs/scale.md)."""
 
-    def __init__(self, redis: RedisClient, *, min_replicas: int = 0) -> None:
+    def __init__(
+        self, redis: RedisClient, *, min_replicas: int = 0, announcer: Announcer | None = None
+    ) -> None:
         self._redis = redis
         self._min_replicas = min_replicas
+        self._announcer = announcer  # leases (experimental, one Redis): see invalidation.py
         self._add = redis.register_script(KEY_ADD)
         self._revoke = redis.register_script(KEY_REVOKE)
         self._offer = redis.register_script(TRUST_LIST_OFFER)
@@ -140,6 +144,8 @@ class RegistryStore:
     async def _write(self, script: Any, keys_: list[str], args: list[Any]) -> Any:
         """Run a registry script; with replicas required, WAIT for them on the same connection
         (one pipeline to the node that holds ``{reg}``) before the write counts."""
+        if self._announcer is not None:
+            return await self._announcer.write(script, keys_, args, registry_entry())
         if self._min_replicas == 0:
             return await script(keys=keys_, args=args)
         try:

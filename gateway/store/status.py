@@ -17,6 +17,7 @@ from gateway.errors import SeqGap, StaleSeq
 from gateway.store import keys
 from gateway.store.connection import RedisClient
 from gateway.store.failures import redis_errors
+from gateway.store.invalidation import Announcer, status_entry
 from gateway.store.scripts import STATUS_APPLY
 
 
@@ -28,19 +29,26 @@ def decode_status(packed: bytes | None) -> Status | None:
 
 
 class StatusStore:
-    def __init__(self, redis: RedisClient) -> None:
+    """With an ``announcer`` (leases, experimental), a message is acknowledged only once every
+    worker holding a live lease has confirmed its invalidation."""
+
+    def __init__(self, redis: RedisClient, announcer: Announcer | None = None) -> None:
         self._redis = redis
         self._apply = redis.register_script(STATUS_APPLY)
+        self._announcer = announcer
 
     async def apply(self, iss: IssuerCode, seq: int, events: Sequence[StatusEvent]) -> int:
         """Apply a message with ``seq = mark + 1``; → how many events applied."""
         args: list[int] = [seq]
         for event in events:
             args += (event.sv, int(event.colour))
+        keys_: list[str | bytes] = [keys.mark(iss), *(keys.status(iss, e.sub) for e in events)]
         async with redis_errors("applying status events"):
-            kind, value = await self._apply(
-                keys=[keys.mark(iss), *(keys.status(iss, e.sub) for e in events)], args=args
-            )
+            if self._announcer is None:
+                kind, value = await self._apply(keys=keys_, args=args)
+            else:
+                entry = status_entry(iss, [e.sub for e in events])
+                kind, value = await self._announcer.write(self._apply, keys_, args, entry)
         if kind == b"stale_seq":
             raise StaleSeq(f"seq {seq} is at or below the mark {value}", mark=int(value))
         if kind == b"seq_gap":

@@ -28,6 +28,7 @@ from gateway.service.verification import VerificationService
 from gateway.store import keys
 from gateway.store.connection import RedisClient, cluster_client, redis_client
 from gateway.store.durability import EvictionWatch, check_cluster_durability, check_durability
+from gateway.store.invalidation import Announcer, Knowledge, LeaseKeeper, lease_clock
 from gateway.store.lookup import LookupCoalescer
 from gateway.store.registry import RegistryStore
 from gateway.store.status import StatusStore
@@ -57,6 +58,8 @@ class Hub:
     management: ManagementService
     local: LocalCache
     eviction: EvictionWatch | None = None  # set by hub_context once it watches Redis
+    leases: LeaseKeeper | None = None  # lease_invalidation (experimental, one Redis only)
+    announcer: Announcer | None = None
 
     async def readiness(self) -> list[str]:
         reasons = []
@@ -115,10 +118,21 @@ def build_hub(
     clock: Callable[[], float],
 ) -> Hub:
     issuers = frozenset(i.iss for i in settings.issuers)
-    registry = RegistryStore(redis, min_replicas=1 if settings.redis_cluster else 0)
+    leases = announcer = None
+    if settings.lease_invalidation and not settings.redis_cluster:
+        leases = LeaseKeeper(redis, Knowledge(lease_clock), lease_clock)
+        announcer = Announcer(redis)
+    elif settings.lease_invalidation:
+        log.warning("lease_invalidation is not available on a Redis Cluster; it stays off")
+    registry = RegistryStore(
+        redis, min_replicas=1 if settings.redis_cluster else 0, announcer=announcer
+    )
     trust = TrustKeeper(registry, sorted(issuers), hub_key, metrics, clock)
     lookups = LookupCoalescer(
-        redis, deadline=settings.redis_deadline, cluster=settings.redis_cluster
+        redis,
+        deadline=settings.redis_deadline,
+        cluster=settings.redis_cluster,
+        knowledge=leases.knowledge if leases is not None else None,
     )
     local = LocalCache(settings.local_cache_size)
     uploads = {
@@ -138,9 +152,11 @@ def build_hub(
         trust=trust,
         verification=VerificationService(lookups, trust, local, metrics),
         management=ManagementService(
-            registry, StatusStore(redis), trust, uploads, issuers, metrics, clock
+            registry, StatusStore(redis, announcer), trust, uploads, issuers, metrics, clock
         ),
         local=local,
+        leases=leases,
+        announcer=announcer,
     )
 
 
@@ -187,14 +203,16 @@ def hub_context(
             settle_collector()
             # The policy can be changed at run time (CONFIG SET): watch for evictions.
             hub.eviction = EvictionWatch(redis, hub.issuers)
-            watching = asyncio.get_running_loop().create_task(
-                hub.eviction.run(), name="eviction watch"
-            )
+            loop = asyncio.get_running_loop()
+            tasks = [loop.create_task(hub.eviction.run(), name="eviction watch")]
+            if hub.leases is not None:
+                tasks.append(loop.create_task(hub.leases.run(), name="lease"))
             try:
                 yield
             finally:
-                watching.cancel()
-                await asyncio.gather(watching, return_exceptions=True)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
             await hub.lookups.close()
             hub.verification.close()
         finally:
