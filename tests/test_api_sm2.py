@@ -109,3 +109,29 @@ async def test_the_trust_list_carries_the_sm2_key(hub) -> None:
         hub.world.issuers[GD].code_key.public.spki
     )
     assert by_iss[HB]["alg"] == "Ed25519"
+
+
+async def test_a_hub_whose_trust_list_key_is_sm2_signs_a_list_that_verifies_under_it(
+    redis_url, aiohttp_client, tmp_path
+) -> None:
+    """SPEC §6 leaves the hub's own alg open; ``trust_key`` may hold an SM2 PEM."""
+    import base64
+
+    from gateway.core.crypto import load_public_key, private_key_to_pem, verify_signature
+    from gateway.server import load_or_create_hub_key
+    from gateway.web.app import create_app
+
+    path = tmp_path / "hub-trust-key.pem"
+    path.write_bytes(private_key_to_pem(generate_private_key(Alg.SM2)))
+    hub_key = load_or_create_hub_key(path)
+    assert hub_key.alg is Alg.SM2
+    world = sm2_world()
+    client = await aiohttp_client(
+        create_app(world.settings(), redis_url=redis_url, hub_key=hub_key)
+    )
+    doc = await (await client.get("/v1/trustlist/key")).json()
+    assert doc["alg"] == "SM2"
+    spki = base64.urlsafe_b64decode(doc["spki"] + "==")
+    r = await client.get("/v1/trustlist", headers=bearer(TRUST_TOKEN))
+    envelope = decode_envelope(await r.read(), Domain.TRUST)
+    assert verify_signature(load_public_key("SM2", spki), envelope.signed, envelope.signature)
