@@ -1,7 +1,8 @@
 """Hot-path measurements of issue 11, in one process on a real Redis (no HTTP).
 
     .venv/bin/python perf/hotpath.py gc [--codes 50000]
-    .venv/bin/python perf/hotpath.py stall [--seconds 10] [--batch 1000]
+    .venv/bin/python perf/hotpath.py stall [--seconds 10] [--batch 1000] [--leases]
+    .venv/bin/python perf/hotpath.py hits [--seconds 2] [--leases]
 
 ``gc``: fills the local layer through ``VerificationService.verify`` (batches of 100 new
 codes), logging every automatic collection with ``gc.callbacks`` (``--freeze``: after
@@ -11,6 +12,7 @@ verifies batches of new codes back to back, another verifies one cached code eve
 what the revision's worker does once set up: ``settle_collector`` where it exists);
 prints that single verification's latency (p50 / p99 / max) beside the batches' rate
 (``--batch 0``: the probe alone; ``--leases``: with ``lease_invalidation``).
+``hits``: cached codes of known subjects, one at a time, 64 in flight, batches of 100.
 Runs on the checkout it is imported from, so ``PYTHONPATH=<other worktree>`` measures another
 revision with the same script.
 """
@@ -80,9 +82,8 @@ async def run(args: argparse.Namespace) -> None:
         server = EmbeddedRedis(Path(tmp))
         await server.start()
         redis = redis_client(server.url)
-        settings = Settings(
-            issuers=(IssuerConfig(ISS, "Guangdong", ()),), lease_invalidation=args.leases
-        )
+        extra = {"lease_invalidation": True} if args.leases else {}
+        settings = Settings(issuers=(IssuerConfig(ISS, "Guangdong", ()),), **extra)
         hub = build_hub(settings, redis, generate_private_key(Alg.ED25519), Metrics([ISS]),
                         time.time)  # fmt: skip
         leases = None
@@ -96,7 +97,9 @@ async def run(args: argparse.Namespace) -> None:
                 background = asyncio.get_running_loop().create_task(leases.run())
                 while not leases.knowledge.usable():  # noqa: ASYNC110 - a clock, not an event
                     await asyncio.sleep(0.01)
-            if args.what == "gc":
+            if args.what == "hits":
+                await hits(service, key, now, args.seconds)
+            elif args.what == "gc":
                 await fill_and_collect(
                     service, key, now, args.codes, args.freeze, args.threshold
                 )
@@ -140,6 +143,28 @@ async def fill_and_collect(
         full.append(time.perf_counter() - t)
     print(f"tracked objects {tracked:,}; gc.collect() {min(full) * 1e3:.1f}–"
           f"{max(full) * 1e3:.1f} ms; local entries {len(service._local):,}")  # fmt: skip
+
+
+async def hits(service: Any, key: Any, now: int, seconds: float) -> None:
+    """Cached codes of known subjects: one at a time, 64 in flight, batches of 100."""
+    single = make_code(key, now, 10**9)
+    batch = [make_code(key, now, 10**9 + 1 + i) for i in range(100)]
+    await service.verify([single], now, None)
+    await service.verify(batch, now, None)
+    for label, codes, conc in (("single, 1 in flight", [single], 1),
+                               ("single, 64 in flight", [single], 64),
+                               ("batch of 100, 4 in flight", batch, 4)):  # fmt: skip
+        done, until = 0, time.perf_counter() + seconds
+
+        async def worker(codes: list[bytes] = codes, until: float = until) -> None:
+            nonlocal done
+            while time.perf_counter() < until:
+                await service.verify(codes, now, None)
+                done += len(codes)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(conc)))
+        print(f"{label:<26} {done / (time.perf_counter() - start):10,.0f} codes/s")
 
 
 async def stall(service: Any, key: Any, now: int, seconds: float, batch: int) -> None:
@@ -192,7 +217,7 @@ async def stall(service: Any, key: Any, now: int, seconds: float, batch: int) ->
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("what", choices=("gc", "stall"))
+    p.add_argument("what", choices=("gc", "stall", "hits"))
     p.add_argument("--codes", type=int, default=50_000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--batch", type=int, default=1000)

@@ -168,6 +168,7 @@ _SCALAR_TYPES = frozenset({type(None), bool, float, str, bytes})  # and int, che
 _COLOURS = tuple(Colour)
 _CODE_PREFIX = _DOMAIN_PREFIX[Domain.CODE]
 _iss_ok = _ISS.fullmatch
+_tuple = tuple.__new__
 
 
 def _map_len(buf: bytes) -> int:
@@ -224,10 +225,11 @@ def decode_code(buf: bytes) -> Code:
         raise Malformed("col is not 0, 1 or 2")
     if nm is not None and (type(nm) is not str or len(nm) > 16):
         raise Malformed("nm is not a str of at most 16 code points")
-    envelope = Envelope._make(
-        (alg, protected[-8:], payload, buf[b_end + 2 :], _CODE_PREFIX + buf[1:b_end])
+    # tuple.__new__ straight: a NamedTuple's own __new__ is a Python call
+    envelope = _tuple(
+        Envelope, (alg, protected[-8:], payload, buf[b_end + 2 :], _CODE_PREFIX + buf[1:b_end])
     )
-    return Code._make((envelope, iss, cid, exp, iat, _COLOURS[col], sv, sub, nm))
+    return _tuple(Code, (envelope, iss, cid, exp, iat, _COLOURS[col], sv, sub, nm))
 
 
 def decode_text(text: str) -> bytes:

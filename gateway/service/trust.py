@@ -76,8 +76,9 @@ class TrustKeeper:
 
     async def at(self, stamp: RegistryStamp) -> TrustSnapshot:
         """The snapshot for the registry ``stamp``, reloading when this worker's is not it."""
-        if self.loaded and self.snapshot.stamp == stamp:
-            return self.snapshot
+        held = self.snapshot  # compared field by field: .stamp builds a new object each time
+        if self.loaded and held.version == stamp.version and held.token == stamp.token:
+            return held
         async with self._lock:
             if not self.loaded or self.snapshot.stamp != stamp:
                 await self.reload()

@@ -131,7 +131,7 @@ class VerificationService:
         statuses, outcomes = iter(facts.statuses), iter(facts.outcomes)
         sliced = len(work) > 1
         clock = time.perf_counter
-        until = clock() + SLICE
+        until = clock() + SLICE if sliced else 0.0
         for w in work:
             if not isinstance(w, _Work):
                 out.append(w)

@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError
@@ -64,8 +65,7 @@ class Fetched:
     retry_after: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(NamedTuple):  # one per request: a tuple is built in C (docs/decisions.md)
     """Redis's answer to one :meth:`LookupCoalescer.read`, item by item."""
 
     registry: RegistryStamp
@@ -134,7 +134,8 @@ class LookupCoalescer:
         statuses: list[Status | None] = []
         outcomes: list[bool | None] = []
         for _, _, digest in items:
-            statuses.append(decode_status(next(values)))
+            packed = next(values)
+            statuses.append(None if packed is None else decode_status(packed))
             if digest is None:
                 outcomes.append(None)
             else:
