@@ -82,7 +82,7 @@ async def run(args: argparse.Namespace) -> None:
         server = EmbeddedRedis(Path(tmp))
         await server.start()
         redis = redis_client(server.url)
-        extra = {"lease_invalidation": True} if args.leases else {}
+        extra: dict[str, Any] = {"lease_invalidation": True} if args.leases else {}
         settings = Settings(issuers=(IssuerConfig(ISS, "Guangdong", ()),), **extra)
         hub = build_hub(settings, redis, generate_private_key(Alg.ED25519), Metrics([ISS]),
                         time.time)  # fmt: skip

@@ -90,6 +90,7 @@ async def test_a_write_waits_for_a_live_lease_that_does_not_confirm_until_it_run
     assert r.status == 200
     assert LEASE - 0.2 <= waited <= LEASE + 0.5
     assert not await redis.hexists(keys.LEASES, "silent")  # a lease that ran out is dropped
+    assert await redis.xlen(keys.INVALIDATIONS) <= 1  # what every live lease has read goes
     started = time.monotonic()
     r = await a.post(f"/v1/issuers/{GD}/status", data=yellow(world), headers=MSGPACK)
     assert r.status == 200 and time.monotonic() - started < 0.5
@@ -336,15 +337,16 @@ async def test_redis_paused_past_the_lease_is_503_within_a_second(tmp_path, fres
             raw = world.code(GD, iat=now)
             await learn_everywhere(s, gw, raw)
             fresh_redis.pause()
+            answers = []
             try:
                 await asyncio.sleep(LEASE - MARGIN + 0.1)  # every worker's lease has run out
                 for _ in range(6):
                     started = time.monotonic()
                     status, body = await post(s, f"{gw.url}/v1/verify", raw, **bearer())
-                    assert status == 503 and body["error"] == "unavailable", body
-                    assert time.monotonic() - started < 1.0
+                    answers.append((status, body.get("error"), time.monotonic() - started))
             finally:
                 fresh_redis.resume()
+            assert all(a[:2] == (503, "unavailable") and a[2] < 1.0 for a in answers), answers
             await asyncio.sleep(LEASE)
             assert (await post(s, f"{gw.url}/v1/verify", raw, **bearer()))[1]["valid"]
     finally:

@@ -35,7 +35,6 @@ MARGIN = 0.2  # seconds a worker stops trusting its lease before Redis would let
 RENEW_EVERY = 0.25  # seconds between renewals
 READ_BLOCK_MS = 100  # XREAD BLOCK: below the client's 0.25 s socket timeout
 CONFIRM_WAIT = 2 * LEASE_MS / 1000 + 0.5  # a write waits at most this long for confirmations
-STREAM_MAX = 100_000  # entries kept (approximately); a worker that far behind rejoins
 KNOWN_MAX = 200_000  # subjects a worker remembers; past that it forgets them all and relearns
 
 _BEFORE = """
@@ -71,12 +70,15 @@ return {epoch, lapsed, last_id}
 """
 )
 
-# KEYS: leases, confirmed. ARGV: entry id. → how many live leases have not confirmed it;
-# leases that ran out are removed.
+# KEYS: leases, confirmed, stream. ARGV: entry id. → how many live leases have not confirmed
+# it. Leases that ran out are removed, and so are the entries every live lease has confirmed
+# (XTRIM MINID): the stream holds only what a live worker may still have to read, and nothing a
+# live worker has not read is ever trimmed.
 _PENDING = (
     _BEFORE
     + """
 local pending = 0
+local floor = ARGV[1]
 local leases = redis.call('HGETALL', KEYS[1])
 for i = 1, #leases, 2 do
   local worker, expiry = leases[i], tonumber(leases[i + 1])
@@ -84,10 +86,12 @@ for i = 1, #leases, 2 do
     redis.call('HDEL', KEYS[1], worker)
     redis.call('HDEL', KEYS[2], worker)
   else
-    local seen = redis.call('HGET', KEYS[2], worker)
-    if not seen or before(seen, ARGV[1]) then pending = pending + 1 end
+    local seen = redis.call('HGET', KEYS[2], worker) or '0-0'
+    if before(seen, ARGV[1]) then pending = pending + 1 end
+    if before(seen, floor) then floor = seen end
   end
 end
+redis.call('XTRIM', KEYS[3], 'MINID', floor)
 return pending
 """
 )
@@ -197,6 +201,15 @@ class LeaseKeeper:
     async def run(self) -> None:
         await asyncio.gather(self._renewing(), self._reading())
 
+    async def release(self) -> None:
+        """At shutdown: stop answering from memory, then give the lease back, so writers do
+        not wait for a worker that is gone (best effort: else it runs out within a second)."""
+        self.knowledge.valid_until = 0.0
+        try:
+            await self._redis.hdel(keys.LEASES, self.worker)
+        except Exception as exc:  # noqa: BLE001 - the lease then runs out by itself
+            log.debug("lease release failed: %s", exc)
+
     async def _renewing(self) -> None:
         while True:
             if self._clock() - self._read_ok < LEASE_MS / 2000:  # only a reader that reads
@@ -259,7 +272,7 @@ class Announcer:
         pipe.scripts.add(script)  # loaded before the MULTI if Redis has forgotten it
         pipe.evalsha(script.sha, len(keys_), *keys_, *args)
         entry: Any = fields  # redis-py's hints want str-or-bytes keys of one union
-        pipe.xadd(keys.INVALIDATIONS, entry, maxlen=STREAM_MAX, approximate=True)
+        pipe.xadd(keys.INVALIDATIONS, entry)  # trimmed by _PENDING, never past a live reader
         result, added = await pipe.execute()
         await self.confirmed(added)
         return result
@@ -268,7 +281,8 @@ class Announcer:
         started = time.perf_counter()
         deadline = started + CONFIRM_WAIT
         async with redis_errors("waiting for the workers' confirmations"):
-            while await self._pending(keys=[keys.LEASES, keys.CONFIRMED], args=[entry]):
+            pending_keys = [keys.LEASES, keys.CONFIRMED, keys.INVALIDATIONS]
+            while await self._pending(keys=pending_keys, args=[entry]):
                 if time.perf_counter() > deadline:
                     raise Unavailable(
                         "the write is stored but not every worker confirmed it in time; "

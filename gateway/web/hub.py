@@ -213,6 +213,8 @@ def hub_context(
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                if hub.leases is not None:  # after its renewals stopped: gone for good
+                    await hub.leases.release()
             await hub.lookups.close()
             hub.verification.close()
         finally:
