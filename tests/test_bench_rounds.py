@@ -197,8 +197,23 @@ def test_a_figure_is_marked_when_its_rounds_spread_beyond_the_bound_and_not_at_i
 
 def test_a_figure_is_marked_when_the_limits_drifted_beyond_the_bound() -> None:
     bounds = Bounds(max_spread=0.2, max_drift=0.2)
-    assert Ratio((1.0, 1.0), drift=0.2).trusted(bounds)
-    assert Ratio((1.0, 1.0), drift=0.21).marks(bounds) == ("limits moved 21% > 20%",)
+    assert Ratio((1.0, 1.0), drifts=(0.1, 0.2)).trusted(bounds)
+    assert Ratio((1.0, 1.0), drifts=(0.21, 0.0)).marks(bounds) == ("limits moved 21% > 20%",)
+
+
+def test_a_figure_is_read_from_its_clean_rounds_when_at_least_half_are_clean() -> None:
+    r = Ratio((0.50, 0.30, 0.52, 0.51), drifts=(0.0, 0.4, 0.0, 0.0),
+              disturbed_rounds=(False, True, False, False))  # fmt: skip
+    assert r.used == (0, 2, 3) and r.median == 0.51 and r.low == 0.50
+    assert r.drift == 0.0 and not r.disturbed  # the disturbed round's drift is not counted
+    half = Ratio((0.50, 0.30, 0.52, 0.29), disturbed_rounds=(False, True, False, True))
+    assert half.used == (0, 2) and half.median == pytest.approx(0.51)
+
+
+def test_a_figure_with_fewer_than_half_its_rounds_clean_is_read_from_all_and_disturbed() -> None:
+    r = Ratio((0.50, 0.30, 0.52, 0.29), disturbed_rounds=(False, True, True, True))
+    assert r.used == (0, 1, 2, 3) and r.disturbed
+    assert r.median == pytest.approx(0.40)
 
 
 def test_a_marked_target_is_neither_met_nor_missed() -> None:

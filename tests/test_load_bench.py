@@ -54,12 +54,23 @@ def test_the_peer_target_is_against_the_fastest_peer_round_by_round() -> None:
     assert es.ratio is not None and len(es.ratio.per_round) == 5
 
 
-def test_a_target_from_a_figure_taken_on_a_busy_machine_says_so() -> None:
+def busy(rounds: set[int]) -> dict[str, Any]:
+    """A run whose single-hit measurements on 1 worker in ``rounds`` found the machine busy."""
     run = simulate()
-    first = ("1", "single code, cache hit", 0)
-    samples = tuple(replace(s, busy_before=0.9) if (s.subject, s.scenario, s.round) == first
-                    else s for s in run.samples)  # fmt: skip
-    ts = by_name(document(replace(run, samples=samples)))
+    samples = tuple(replace(s, busy_before=0.9, ok_rate=s.ok_rate / 2)
+                    if (s.subject, s.scenario) == ("1", "single code, cache hit")
+                    and s.round in rounds else s for s in run.samples)  # fmt: skip
+    return document(replace(run, samples=samples))
+
+
+def test_a_round_measured_on_a_busy_machine_is_left_out_of_its_figure() -> None:
+    hit = by_name(busy({0}))["single code, cache hit"]
+    assert hit.ratio is not None and hit.ratio.used == (1, 2, 3)
+    assert median(hit) == pytest.approx(0.6) and not hit.disturbed
+
+
+def test_a_target_from_a_figure_taken_on_a_busy_machine_says_so() -> None:
+    ts = by_name(busy({0, 1, 2}))
     assert ts["single code, cache hit"].disturbed
     assert not ts["single code, cache miss"].disturbed
 

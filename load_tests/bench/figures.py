@@ -2,9 +2,10 @@
 
 Rates and latencies are medians over the rounds (each round one wrk run); the ratios to the
 limits are medians of per-round ratios (``ratios.against``), so a slow minute lowers a
-round's numerator and denominator together. *busy before* is the worst round's (did the wait
-for a quiet machine run out?), *busy during* the median round's, *others during* the worst
-round's.
+round's numerator and denominator together. Both are read from the rounds others did not
+disturb when at least half are clean (``Ratio.used``). *busy before* is the worst of those
+rounds' (did the wait for a quiet machine run out?), *busy during* the median one's, *others
+during* the worst one's.
 """
 
 from __future__ import annotations
@@ -42,21 +43,23 @@ def figure(rounds: Rounds, limits: Limits, subject: str, scenario: str) -> Figur
     samples = rounds.of(subject, scenario)
     if not samples:
         return None
+    per_empty = against(samples, limits, LimitKind.EMPTY, codes=False)
+    used = [samples[i] for i in per_empty.used]  # the clean rounds, when half or more are
     return Figure(
         subject=subject,
         scenario=scenario,
-        rounds=len(samples),
-        ok_rate=statistics.median(s.ok_rate for s in samples),
-        codes_rate=statistics.median(s.codes_rate for s in samples),
-        p50_us=statistics.median(s.p50_us for s in samples),
-        p99_us=statistics.median(s.p99_us for s in samples),
+        rounds=len(used),
+        ok_rate=statistics.median(s.ok_rate for s in used),
+        codes_rate=statistics.median(s.codes_rate for s in used),
+        p50_us=statistics.median(s.p50_us for s in used),
+        p99_us=statistics.median(s.p99_us for s in used),
         errors=sum(s.errors for s in samples),
         wrapped=any(s.wrapped for s in samples),
-        busy_before=max(s.busy_before for s in samples),
-        busy_during=statistics.median(s.busy_during for s in samples),
-        others_during=max(s.others_during for s in samples),
+        busy_before=max(s.busy_before for s in used),
+        busy_during=statistics.median(s.busy_during for s in used),
+        others_during=max(s.others_during for s in used),
         retries=sum(s.retries for s in samples),
-        per_empty=against(samples, limits, LimitKind.EMPTY, codes=False),
+        per_empty=per_empty,
         per_raw=against(samples, limits, LimitKind.RAW, codes=True),
     )
 

@@ -94,8 +94,9 @@ def limits(doc: Mapping[str, Any], v: View) -> list[str]:
         "",
         f"Measured in {v.limits.summary(LimitKind.EMPTY).slots} limit slots, one before each "
         "block of gateway measurements and one at the end: the empty handler under wrk (same "
-        "settings as the gateway), then the gateway's own signature calls in this process "
-        "(one core, key preloaded, best of three sub-rounds). *swing*: highest over lowest "
+        "settings as the gateway, the better of two runs of half the time), then the gateway's "
+        "own signature calls in this process (one core, key preloaded, best of three "
+        "sub-rounds). *swing*: highest over lowest "
         "slot, the machine's drift during the run.",
         "",
         "| limit | median | range | swing | note |",

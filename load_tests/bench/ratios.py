@@ -3,10 +3,12 @@
 Each round gives one ratio whose numerator and denominator were measured seconds apart: a
 gateway figure over the limit at that moment (``against``), or one subject over another in
 the same block (``paired``: 2 workers over 1, a revision over the working tree). The figure
-is the median of those ratios, shown with their range. It is *marked* when the rounds disagree
-by more than ``Bounds.max_spread`` (``(high - low) / median``), or when the limits moved by
-more than ``Bounds.max_drift`` between the slots around any of its measurements (the
-machine's speed changed under it): a marked figure is shown but not counted as met or missed.
+is the median of those ratios, shown with their range, over the rounds others did not disturb
+(``limits.disturbed``: busy before, or others' CPU during) when at least half are clean. It
+is *marked* when those rounds disagree by more than ``Bounds.max_spread`` (``(high - low) /
+median``), or when the limits moved by more than ``Bounds.max_drift`` between the slots around
+one of them (the machine's speed changed under it): a marked figure is shown but not counted
+as met or missed.
 """
 
 from __future__ import annotations
@@ -27,25 +29,51 @@ class Bounds:
 
 @dataclass(frozen=True, slots=True)
 class Ratio:
+    """Per-round ratios, how far the limits moved around each, and which rounds others
+    disturbed. The figure is read from the clean rounds when at least half are clean (a round
+    a neighbour disturbed is known to be off), else from every round, and then it is
+    ``disturbed``."""
+
     per_round: tuple[float, ...]
-    drift: float = 0.0  # the largest move of the limits around one of its measurements
-    disturbed: bool = False  # a measurement taken after the wait for a quiet machine ran out
+    drifts: tuple[float, ...] = ()  # per round: how far the limits moved around it
+    disturbed_rounds: tuple[bool, ...] = ()  # per round: others' work may have moved it
+
+    @property
+    def used(self) -> tuple[int, ...]:
+        """The rounds the figure is read from."""
+        flags = self.disturbed_rounds or (False,) * len(self.per_round)
+        clean = tuple(i for i, d in enumerate(flags) if not d)
+        return clean if 2 * len(clean) >= len(flags) else tuple(range(len(flags)))
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        return tuple(self.per_round[i] for i in self.used)
 
     @property
     def median(self) -> float:
-        return statistics.median(self.per_round)
+        return statistics.median(self.values)
 
     @property
     def low(self) -> float:
-        return min(self.per_round)
+        return min(self.values)
 
     @property
     def high(self) -> float:
-        return max(self.per_round)
+        return max(self.values)
 
     @property
     def spread(self) -> float:
         return (self.high - self.low) / self.median if self.median else 0.0
+
+    @property
+    def drift(self) -> float:
+        """The largest move of the limits around one of the rounds it is read from."""
+        return max((self.drifts[i] for i in self.used), default=0.0) if self.drifts else 0.0
+
+    @property
+    def disturbed(self) -> bool:
+        """Read from rounds others disturbed: fewer than half were clean."""
+        return any(self.disturbed_rounds[i] for i in self.used) if self.disturbed_rounds else False
 
     def marks(self, bounds: Bounds) -> tuple[str, ...]:
         """Why the figure cannot be trusted; empty when it can."""
@@ -70,8 +98,8 @@ def against(samples: Sequence[Sample], limits: Limits, kind: LimitKind, *, codes
         raise ValueError("no samples")
     return Ratio(
         per_round=tuple(value(s, codes=codes) / limits.at(s.mid, kind) for s in samples),
-        drift=max(limits.drift_at(s.mid) for s in samples),
-        disturbed=any(_disturbed(s, limits) for s in samples),
+        drifts=tuple(limits.drift_at(s.mid) for s in samples),
+        disturbed_rounds=tuple(_disturbed(s, limits) for s in samples),
     )
 
 
@@ -83,8 +111,8 @@ def paired(top: Sequence[Sample], bottom: Sequence[Sample], limits: Limits) -> R
         return None
     return Ratio(
         per_round=tuple(a.codes_rate / b.codes_rate for a, b in pairs),
-        drift=max(limits.drift_at(s.mid) for pair in pairs for s in pair),
-        disturbed=any(_disturbed(s, limits) for pair in pairs for s in pair),
+        drifts=tuple(max(limits.drift_at(a.mid), limits.drift_at(b.mid)) for a, b in pairs),
+        disturbed_rounds=tuple(_disturbed(a, limits) or _disturbed(b, limits) for a, b in pairs),
     )
 
 
@@ -95,6 +123,7 @@ def _disturbed(sample: Sample, limits: Limits) -> bool:
 def ratio_json(ratio: Ratio, bounds: Bounds) -> dict[str, object]:
     return {
         "median": ratio.median, "low": ratio.low, "high": ratio.high, "spread": ratio.spread,
-        "drift": ratio.drift, "per_round": list(ratio.per_round), "disturbed": ratio.disturbed,
-        "marks": list(ratio.marks(bounds)),
+        "drift": ratio.drift, "per_round": list(ratio.per_round), "used": list(ratio.used),
+        "drifts": list(ratio.drifts), "disturbed_rounds": list(ratio.disturbed_rounds),
+        "disturbed": ratio.disturbed, "marks": list(ratio.marks(bounds)),
     }  # fmt: skip

@@ -32,8 +32,9 @@ class LimitSample:
     block: int
     start: float
     end: float
-    empty: float  # successful requests/s of the empty handler
+    empty: float  # successful requests/s of the empty handler (the better run)
     raw: Mapping[str, float] = field(default_factory=dict)  # call → verifications/s, one core
+    empty_runs: tuple[float, ...] = ()  # every wrk run of the slot
     busy_before: float = 0.0  # the machine's CPU use in the second before (others' work)
     busy_during: float = 0.0  # the machine's, ours and others'
     others_during: float = 0.0  # others' alone (``neighbours``)
@@ -98,12 +99,14 @@ def rounds_from_json(doc: Mapping[str, Any]) -> Rounds:
     return Rounds(
         rounds=int(doc["rounds"]),
         seconds=float(doc["seconds"]),
-        limits=tuple(
-            LimitSample(**{**x, "raw": {k: float(v) for k, v in x["raw"].items()}})
-            for x in doc["limits"]
-        ),
+        limits=tuple(_limit(x) for x in doc["limits"]),
         samples=tuple(Sample(**x) for x in doc["samples"]),
     )
+
+
+def _limit(x: Mapping[str, Any]) -> LimitSample:
+    raw = {k: float(v) for k, v in x["raw"].items()}
+    return LimitSample(**{**x, "raw": raw, "empty_runs": tuple(x.get("empty_runs", ()))})
 
 
 def check_schema(doc: Mapping[str, Any]) -> None:

@@ -27,7 +27,8 @@ def ranged(r: Ratio | None, digits: int = 2) -> str:
         return "–"
     if len(r.per_round) == 1:
         return f"{r.median:.{digits}f}×"
-    return f"{r.median:.{digits}f}× ({r.low:.{digits}f}–{r.high:.{digits}f})"
+    some = f"; {len(r.used)} of {len(r.per_round)} rounds" if len(r.used) < len(r.per_round) else ""
+    return f"{r.median:.{digits}f}× ({r.low:.{digits}f}–{r.high:.{digits}f}{some})"
 
 
 def mark(r: Ratio | None, bounds: Bounds) -> str:

@@ -79,7 +79,8 @@ def targets(view: View, micro: Mapping[str, Any] | None, open_loop: list[dict[st
     for point in open_loop:
         if point["fraction"] == 0.5 and point["latency_us"]["p99"] is not None:
             p99 = point["latency_us"]["p99"] / 1000
-            ratio = Ratio((p99 / 5.0,), disturbed=float(point.get("busy_before", 0)) > QUIET)
+            busy = float(point.get("busy_before", 0)) > QUIET
+            ratio = Ratio((p99 / 5.0,), disturbed_rounds=(busy,))
             add(f"open loop at 50 % of max ({point['traffic']}): p99 ≤ 5 ms", "5 ms", p99, 5.0,
                 1.0, ratio, higher=False)  # fmt: skip
     if micro and micro.get("peers"):
@@ -88,8 +89,9 @@ def targets(view: View, micro: Mapping[str, Any] | None, open_loop: list[dict[st
             peers = micro["peers"][alg]
             name, peer = fastest_peer(peers)
             ours = peers["hcgw core (HCM/1)"]
-            ratio = Ratio(tuple(a / b for a, b in zip(ours["per_round"], peer["per_round"],
-                                                      strict=True)), disturbed=quiet)  # fmt: skip
+            per_round = tuple(a / b for a, b in zip(ours["per_round"], peer["per_round"],
+                                                    strict=True))  # fmt: skip
+            ratio = Ratio(per_round, disturbed_rounds=(quiet,) * len(per_round))
             add(f"our core ≥ {goal} × fastest peer, {alg}", f"{name} verifications/s",
                 ours["median"], peer["median"], goal, ratio)  # fmt: skip
     two, one = (view.figure(k, "batch of 100, cache miss") for k in ("2", "1"))
