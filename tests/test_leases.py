@@ -96,6 +96,16 @@ async def test_a_write_waits_for_a_live_lease_that_does_not_confirm_until_it_run
     assert r.status == 200 and time.monotonic() - started < 0.5
 
 
+async def test_a_write_after_redis_forgot_its_scripts_is_applied_once(make_hub) -> None:
+    world = World.make()
+    a = await make_hub(world, lease_invalidation=True)
+    await until_leased(a)
+    await a.hub.redis.script_flush()  # as after a restart
+    r = await a.post(f"/v1/issuers/{GD}/status", data=yellow(world), headers=MSGPACK)
+    assert r.status == 200 and (await r.json())["applied"] == 1
+    assert int(await a.hub.redis.get(keys.mark(GD))) == 1
+
+
 async def test_a_worker_whose_lease_ran_out_in_redis_forgets_what_it_knew(make_hub) -> None:
     world = World.make()
     a = await make_hub(world, lease_invalidation=True)

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from gateway.core.model import Colour, IssuerCode, Status
 from gateway.core.trust import RegistryStamp
 from gateway.errors import Unavailable
@@ -70,10 +72,11 @@ return {epoch, lapsed, last_id}
 """
 )
 
-# KEYS: leases, confirmed, stream. ARGV: entry id. → how many live leases have not confirmed
-# it. Leases that ran out are removed, and so are the entries every live lease has confirmed
-# (XTRIM MINID): the stream holds only what a live worker may still have to read, and nothing a
-# live worker has not read is ever trimmed.
+# KEYS: leases, confirmed, stream. ARGV: entry id, the writer's own worker (it applied its own
+# entry already; '' for none). → how many other live leases have not confirmed it. Leases that
+# ran out are removed, and so are the entries every live lease has confirmed (XTRIM MINID): the
+# stream holds only what a live worker may still have to read, and nothing a live worker has
+# not read is ever trimmed.
 _PENDING = (
     _BEFORE
     + """
@@ -87,7 +90,7 @@ for i = 1, #leases, 2 do
     redis.call('HDEL', KEYS[2], worker)
   else
     local seen = redis.call('HGET', KEYS[2], worker) or '0-0'
-    if before(seen, ARGV[1]) then pending = pending + 1 end
+    if worker ~= ARGV[2] and before(seen, ARGV[1]) then pending = pending + 1 end
     if before(seen, floor) then floor = seen end
   end
 end
@@ -234,32 +237,38 @@ class LeaseKeeper:
         self.knowledge.valid_until = sent + LEASE_MS / 1000 - MARGIN
 
     async def _reading(self) -> None:
+        confirm: bytes | None = None  # what to confirm with the next read
         while True:
             try:
-                replies: Any = await self._redis.xread(
-                    {keys.INVALIDATIONS: self._position}, count=1000, block=READ_BLOCK_MS
-                )
+                # One round trip a cycle: the confirmation of what was applied, then the
+                # blocking read of what follows it.
+                pipe: Any = self._redis.pipeline(transaction=False)
+                if confirm is not None:
+                    pipe.hset(keys.CONFIRMED, self.worker, confirm)
+                pipe.xread({keys.INVALIDATIONS: self._position}, count=1000, block=READ_BLOCK_MS)
+                replies: Any = (await pipe.execute())[-1]
             except Exception as exc:  # noqa: BLE001 - Redis away: no renewals follow either
                 log.debug("invalidation read failed: %s", exc)
                 await asyncio.sleep(0.05)
                 continue
             self._read_ok = self._clock()
+            confirm = None
             for _, entries in replies or ():
                 for entry_id, fields in entries:
                     self.knowledge.apply(fields)
-                    self._position = entry_id
-                if entries:
-                    try:
-                        await self._redis.hset(keys.CONFIRMED, self.worker, self._position)
-                    except Exception as exc:  # noqa: BLE001 - confirmed with the next one
-                        log.debug("invalidation confirmation failed: %s", exc)
+                    self._position = confirm = entry_id
 
 
 class Announcer:
-    """The write side: a write and its invalidation in one MULTI, then the confirmations."""
+    """The write side: a write and its invalidation in one MULTI, then the confirmations.
 
-    def __init__(self, redis: RedisClient) -> None:
+    The writing worker applies its own entry itself, at once, and does not wait for its own
+    reader: what a write must wait for is that every live worker has applied *that* entry
+    (each earlier entry has a writer of its own waiting for it)."""
+
+    def __init__(self, redis: RedisClient, own: LeaseKeeper | None = None) -> None:
         self._redis = redis
+        self._own = own
         self._pending = redis.register_script(_PENDING)
         self.waits: list[float] = []  # seconds each acknowledgement waited (the bench reads it)
 
@@ -268,27 +277,43 @@ class Announcer:
     ) -> Any:
         """Run ``script`` and append ``fields`` to the stream atomically; → the script's reply
         once every live lease has confirmed the entry (or run out)."""
+        try:
+            result, added = await self._write_once(script, keys_, args, fields)
+        except NoScriptError:  # a restarted Redis forgot it: the script did not run; again
+            await self._redis.script_load(script.script)
+            result, added = await self._write_once(script, keys_, args, fields)
+        if self._own is not None:  # no await since the write: nothing was answered meanwhile
+            self._own.knowledge.apply(fields)
+        await self.confirmed(added)
+        return result
+
+    async def _write_once(
+        self, script: Any, keys_: Sequence[Any], args: Sequence[Any], fields: dict[bytes, bytes]
+    ) -> Any:
+        # EVALSHA straight: redis-py's pipeline.scripts would add a SCRIPT EXISTS round trip.
         pipe: Any = self._redis.pipeline(transaction=True)
-        pipe.scripts.add(script)  # loaded before the MULTI if Redis has forgotten it
         pipe.evalsha(script.sha, len(keys_), *keys_, *args)
         entry: Any = fields  # redis-py's hints want str-or-bytes keys of one union
         pipe.xadd(keys.INVALIDATIONS, entry)  # trimmed by _PENDING, never past a live reader
-        result, added = await pipe.execute()
-        await self.confirmed(added)
-        return result
+        return await pipe.execute()
 
     async def confirmed(self, entry: bytes) -> None:
         started = time.perf_counter()
         deadline = started + CONFIRM_WAIT
         async with redis_errors("waiting for the workers' confirmations"):
             pending_keys = [keys.LEASES, keys.CONFIRMED, keys.INVALIDATIONS]
-            while await self._pending(keys=pending_keys, args=[entry]):
+            polls = 0
+            own = self._own.worker if self._own is not None else ""
+            while await self._pending(keys=pending_keys, args=[entry, own]):
                 if time.perf_counter() > deadline:
                     raise Unavailable(
                         "the write is stored but not every worker confirmed it in time; "
                         "it is not acknowledged: send the message again"
                     )
-                await asyncio.sleep(0.001)
+                polls += 1
+                # at once for the first few (confirmations take a round trip or two), then
+                # every millisecond while a stopped worker's lease runs out
+                await asyncio.sleep(0 if polls < 20 else 0.001)
         self.waits.append(time.perf_counter() - started)
         del self.waits[:-10_000]
 

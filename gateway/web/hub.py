@@ -121,7 +121,7 @@ def build_hub(
     leases = announcer = None
     if settings.lease_invalidation and not settings.redis_cluster:
         leases = LeaseKeeper(redis, Knowledge(lease_clock), lease_clock)
-        announcer = Announcer(redis)
+        announcer = Announcer(redis, leases)
     elif settings.lease_invalidation:
         log.warning("lease_invalidation is not available on a Redis Cluster; it stays off")
     registry = RegistryStore(
