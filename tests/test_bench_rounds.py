@@ -192,13 +192,13 @@ def test_a_figure_is_marked_when_its_rounds_spread_beyond_the_bound_and_not_at_i
     assert Ratio((0.9, 1.0, 1.0999)).trusted(bounds)
     beyond = Ratio((0.9, 1.0, 1.11))
     assert not beyond.trusted(bounds)
-    assert beyond.marks(bounds) == ("rounds spread 21% > 20%",)
+    assert beyond.marks(bounds) == ("rounds spread 21.0% > 20%",)
 
 
 def test_a_figure_is_marked_when_the_limits_drifted_beyond_the_bound() -> None:
     bounds = Bounds(max_spread=0.2, max_drift=0.2)
     assert Ratio((1.0, 1.0), drifts=(0.1, 0.2)).trusted(bounds)
-    assert Ratio((1.0, 1.0), drifts=(0.21, 0.0)).marks(bounds) == ("limits moved 21% > 20%",)
+    assert Ratio((1.0, 1.0), drifts=(0.21, 0.0)).marks(bounds) == ("limits moved 21.0% > 20%",)
 
 
 def test_a_figure_is_read_from_its_clean_rounds_when_at_least_half_are_clean() -> None:

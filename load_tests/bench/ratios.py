@@ -79,9 +79,9 @@ class Ratio:
         """Why the figure cannot be trusted; empty when it can."""
         out = []
         if self.spread > bounds.max_spread:
-            out.append(f"rounds spread {self.spread:.0%} > {bounds.max_spread:.0%}")
+            out.append(f"rounds spread {self.spread:.1%} > {bounds.max_spread:.0%}")
         if self.drift > bounds.max_drift:
-            out.append(f"limits moved {self.drift:.0%} > {bounds.max_drift:.0%}")
+            out.append(f"limits moved {self.drift:.1%} > {bounds.max_drift:.0%}")
         return tuple(out)
 
     def trusted(self, bounds: Bounds) -> bool:
