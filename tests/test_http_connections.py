@@ -57,6 +57,16 @@ def wait_closed(socks: list[socket.socket], seconds: float) -> list[socket.socke
     return list(by_fd.values())
 
 
+def wait_for_log(gw: GatewayProcess, text: str, times: int, seconds: float) -> bool:
+    """Whether ``text`` appears ``times`` times in the gateway's log within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if gw.log.read_text().count(text) >= times:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 @pytest.fixture
 def sockets() -> Iterator[list[socket.socket]]:
     opened: list[socket.socket] = []
@@ -170,7 +180,8 @@ def test_sigterm_lets_a_request_whose_body_is_still_arriving_finish(
             sock.sendall(head + body[: len(body) // 2])
             time.sleep(0.3)
             gw.process.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
+            stopping = "stopping, finishing requests in flight"
+            assert wait_for_log(gw, stopping, int(workers), 10)  # every worker has begun
             sock.sendall(body[len(body) // 2 :])
             answer = read_answer(sock, 5)
             assert gw.process.wait(5) == 0  # the kept-alive connection does not hold it up
