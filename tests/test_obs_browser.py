@@ -27,7 +27,7 @@ import pytest
 from factory import MSGPACK, NOW, Issuer, World, bearer, pack
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg, IssuerCode
-from gateway.web.dashboard_map import TILES
+from gateway.operator.tiles import TILES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from factory import BJ, GD, HB, MSGPACK, NOW, bearer
+from gateway.operator.tiles import TILES
 from gateway.web.app import create_admin_app
-from gateway.web.dashboard_map import TILES
 from test_openapi import validator_for
 
 

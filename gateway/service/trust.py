@@ -48,6 +48,16 @@ class RegistryLoss:
 class SignedList:
     version: int
     envelope: bytes
+    iat: int  # as signed in the list: the dashboard need not decode what was just signed
+
+    @property
+    def exp(self) -> int:
+        return self.iat + LIFETIME
+
+    @property
+    def list_version(self) -> int:
+        """The ``version`` in the list (SPEC §6 counts from 1; ``version`` is the registry's)."""
+        return self.version + 1
 
     @property
     def etag(self) -> str:
@@ -130,13 +140,13 @@ class TrustKeeper:
         snapshot = await self.at(await self._store.stamp())
         held = await self._store.trust_list()
         if held is not None and held.stamp == snapshot.stamp and now - held.iat < _REFRESH_AFTER:
-            return SignedList(held.stamp.version, held.envelope)
+            return SignedList(held.stamp.version, held.envelope, held.iat)
         envelope = build_trust_list(snapshot, self._hub_key, now)
         await self._store.offer_trust_list(snapshot.stamp, now, envelope)
         held = await self._store.trust_list()
         if held is None:  # the store lost it between two calls; serve what was just signed
-            return SignedList(snapshot.version, envelope)
-        return SignedList(held.stamp.version, held.envelope)
+            return SignedList(snapshot.version, envelope, now)
+        return SignedList(held.stamp.version, held.envelope, held.iat)
 
     def _count_keys(self, snapshot: TrustSnapshot) -> None:
         self._metrics.count_trust(snapshot, self._clock())

@@ -1,10 +1,8 @@
-"""The operator views: ``GET /metrics``, ``GET /dashboard`` and the JSON it polls.
+"""The operator views' HTTP adapters: ``GET /metrics``, ``GET /dashboard`` and the JSON it polls.
 
 All three are served where ``add_operator_routes`` puts them (the main listener, or the
-``admin_listen`` one). Before answering, each refreshes the gauges of shared state
-(``dashboard_scrape``): every scrape of /metrics, and at most twice a second per process for
-the dashboard's polls, however many pages are open. The page is
-one self-contained HTML document (``static/dashboard.*``, inlined at import; no CDN, no external
+``admin_listen`` one); what they compute is ``gateway.operator``'s. The page is one
+self-contained HTML document (``static/dashboard.*``, inlined at import; no CDN, no external
 script) whose script polls ``dashboard/data`` every second.
 """
 
@@ -13,32 +11,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import os
-import time
-from dataclasses import dataclass, field
 from importlib import resources
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from gateway.errors import BadRequest
-from gateway.metrics.exposition import exposition, families
-from gateway.web.dashboard_data import DEFAULT_WINDOW, MAX_WINDOW, History, Reading, build
-from gateway.web.dashboard_scrape import refresh_gauges
-from gateway.web.hub import HUB, Hub
-
-REFRESH_EVERY = 0.5  # seconds: operator views refresh shared-state gauges at most this often
-
-
-@dataclass(slots=True)
-class OperatorViews:
-    """Per-app state of the operator views: the readings behind the rates, the last refresh."""
-
-    history: History = field(default_factory=History)
-    refreshed: float = -math.inf
-
-
-OPERATOR_VIEWS = web.AppKey("operator_views", OperatorViews)
+from gateway.operator.figures import DEFAULT_WINDOW, MAX_WINDOW
+from gateway.web.answers import json_response
+from gateway.web.hub import HUB
 
 
 def _page() -> tuple[str, str]:
@@ -63,19 +44,8 @@ def _page() -> tuple[str, str]:
 PAGE, PAGE_CSP = _page()
 
 
-async def _refreshed(request: web.Request, *, always: bool = False) -> Hub:
-    hub = request.app[HUB]
-    views = request.app[OPERATOR_VIEWS]
-    now = time.monotonic()
-    if always or now - views.refreshed >= REFRESH_EVERY:
-        views.refreshed = now
-        await refresh_gauges(hub)
-    return hub
-
-
 async def metrics(request: web.Request) -> web.Response:
-    hub = await _refreshed(request, always=True)  # scrapes are rare; each gets fresh gauges
-    body = exposition(hub.metrics.registry, hub.metrics.multiprocess_dir)
+    body = await request.app[HUB].operator.metrics_text()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
 
@@ -95,22 +65,11 @@ async def dashboard_data(request: web.Request) -> web.Response:
         window = math.nan
     if not 1.0 <= window <= MAX_WINDOW:  # also refuses nan
         raise BadRequest(f"window must be a number of seconds from 1 to {MAX_WINDOW:.0f}")
-    hub = await _refreshed(request)
-    m = hub.metrics
-    doc = build(
-        Reading(families(m.registry, m.multiprocess_dir)),
-        request.app[OPERATOR_VIEWS].history,
-        window=window,
-        wall_now=hub.clock(),
-        issuers=hub.issuers,
-        events=m.events.recent(),
-        pid=os.getpid(),
-    )
-    return web.json_response(doc, headers={"Cache-Control": "no-store"})
+    doc = await request.app[HUB].operator.dashboard_data(window)
+    return json_response(doc, headers={"Cache-Control": "no-store"})
 
 
 def add_dashboard_routes(app: web.Application) -> None:
-    app[OPERATOR_VIEWS] = OperatorViews()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/dashboard", dashboard)
     app.router.add_get("/dashboard/data", dashboard_data)

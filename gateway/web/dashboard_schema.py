@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.metrics.catalogue import COLOURS, KEY_STATES, REJECTIONS
-from gateway.web.dashboard_data import REASONS, VERIFY_ROUTES
+from gateway.operator.figures import REASONS, STATUS_CLASSES, VERIFY_ROUTES
 
 Schema = dict[str, Any]
 
@@ -98,6 +98,10 @@ DASHBOARD_DATA: Schema = {
                     "rate": _MAYBE,
                     "by_colour": _each(COLOURS, _COUNTED),
                     "by_reason": _each(REASONS, _COUNTED),
+                    "red_share": {
+                        **_MAYBE,
+                        "description": "Red codes over all codes verified in the window.",
+                    },
                 }
             ),
             "issuers": {"type": "array", "minItems": 32, "maxItems": 32, "items": _TILE},
@@ -107,9 +111,14 @@ DASHBOARD_DATA: Schema = {
             "latency": _each(VERIFY_ROUTES, _PERCENTILES),
             "requests": _object(
                 {
+                    "total": _NUM,
                     "rate": _MAYBE,
                     "inflight": _MAYBE,
                     "rejected": _each(REJECTIONS, _COUNTED),
+                    "errors": {
+                        **_each(STATUS_CLASSES, _COUNTED),
+                        "description": "Error answers by HTTP status (from their error codes).",
+                    },
                     "server_errors_rate": _MAYBE,
                 }
             ),
@@ -132,7 +141,15 @@ DASHBOARD_DATA: Schema = {
                 }
             ),
             "status": _object({"total": _NUM, "rate": _MAYBE, "lag": _PERCENTILES}),
-            "events": {"type": "array", "maxItems": 50, "items": _EVENT},
+            "events": {
+                "type": "array",
+                "maxItems": 60,
+                "items": _EVENT,
+                "description": (
+                    "Newest first: the 20 newest management writes, and the 20 newest key "
+                    "writes and refusals however old, each once."
+                ),
+            },
         },
         "What the dashboard shows, from the same metrics /metrics renders (all workers).",
     ),

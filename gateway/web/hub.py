@@ -21,11 +21,12 @@ from gateway.core.crypto import PrivateKey
 from gateway.core.model import IssuerCode
 from gateway.errors import HcgwError
 from gateway.metrics import Metrics
+from gateway.operator.views import OperatorViews
+from gateway.service.health import RedisProbe
 from gateway.service.local_cache import LocalCache
 from gateway.service.management import ManagementService
 from gateway.service.trust import TrustKeeper
 from gateway.service.verification import VerificationService
-from gateway.store import keys
 from gateway.store.connection import RedisClient, cluster_client, redis_client
 from gateway.store.durability import EvictionWatch, check_cluster_durability, check_durability
 from gateway.store.invalidation import Announcer, Knowledge, LeaseKeeper, lease_clock
@@ -35,8 +36,6 @@ from gateway.store.status import StatusStore
 from gateway.web.auth import Clients
 
 log = logging.getLogger("hcgw")
-
-READINESS_PROBE_MS = 10_000  # the probe key's life: nothing accumulates
 
 
 class DurabilityRefused(RuntimeError):
@@ -57,23 +56,17 @@ class Hub:
     verification: VerificationService
     management: ManagementService
     local: LocalCache
+    probe: RedisProbe
+    operator: OperatorViews
     eviction: EvictionWatch | None = None  # set by hub_context once it watches Redis
     leases: LeaseKeeper | None = None  # lease_invalidation (experimental, one Redis only)
     announcer: Announcer | None = None
 
     async def readiness(self) -> list[str]:
-        reasons = []
-        try:
-            await self.redis.ping()
-            self.metrics.redis_up.set(1)
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready; the reason is shown
-            self.metrics.redis_up.set(0)
-            reasons.append(f"redis unreachable ({type(exc).__name__})")
-            return reasons
-        try:  # a Redis out of memory, read-only or unable to persist answers reads, not writes
-            await self.redis.set(keys.READINESS_PROBE, b"1", px=READINESS_PROBE_MS)
-        except Exception as exc:  # noqa: BLE001 - the same: not ready, with Redis's own words
-            reasons.append(f"redis refuses writes ({type(exc).__name__}: {_first_line(exc)})")
+        redis = await self.probe.check(writes=True)
+        if not redis.up:
+            return list(redis.problems)
+        reasons = list(redis.problems)
         if not self.trust.loaded:
             try:
                 await self.trust.reload()
@@ -101,10 +94,6 @@ def settle_collector() -> None:
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [""])[0][:200]
 
 
 HUB = web.AppKey("hub", Hub)
@@ -135,6 +124,7 @@ def build_hub(
         knowledge=leases.knowledge if leases is not None else None,
     )
     local = LocalCache(settings.local_cache_size)
+    probe = RedisProbe(redis, metrics)
     uploads = {
         key.kid: UploadKey(issuer.iss, key)
         for issuer in settings.issuers
@@ -155,6 +145,8 @@ def build_hub(
             registry, StatusStore(redis, announcer), trust, uploads, issuers, metrics, clock
         ),
         local=local,
+        probe=probe,
+        operator=OperatorViews(metrics, trust, probe, clock, issuers),
         leases=leases,
         announcer=announcer,
     )
