@@ -7,7 +7,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import platform
 import random
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
@@ -37,6 +42,7 @@ from gateway.metrics.catalogue import (
     OUTCOMES,
     REDIS_OPS,
     REJECTIONS,
+    build,
 )
 
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -117,12 +123,22 @@ async def test_known_traffic_is_counted_by_issuer_outcome_layer_client_and_route
         statuses.count(429)
     )
     assert value(m, "hcgw_rejected_total", reason="rate_limited") == statuses.count(429)
-    assert value(m, "hcgw_errors_total", error="rate_limited") == statuses.count(429)
-    assert value(m, "hcgw_errors_total", error="unauthenticated") == 1
+    errors = "hcgw_errors_total"
+    assert value(m, errors, error="rate_limited", route="/v1/verify") == statuses.count(429)
+    assert value(m, errors, error="unauthenticated", route="/v1/verify") == 1
     route = "hcgw_request_duration_seconds_count"
     assert value(m, route, route="/v1/verify") == 6 + 1 + 8
     assert value(m, route, route="/v1/verify/batch") == 1
     assert value(m, route, route="/v1/issuers/{iss}/keys") == 2
+    answers = "hcgw_requests_total"
+    single = {"route": "/v1/verify", "method": "POST"}
+    assert value(m, answers, **single, code="200") == 6 + statuses.count(200)
+    assert value(m, answers, **single, code="401") == 1
+    assert value(m, answers, **single, code="429") == statuses.count(429)
+    assert value(m, answers, route="/v1/verify/batch", method="POST", code="200") == 1
+    assert value(m, answers, route="/v1/issuers/{iss}/keys", method="POST", code="201") == 2
+    assert value(m, answers, route="/v1/issuers/{iss}/status", method="POST", code="200") == 1
+    assert sum(x for (n, _), x in m.items() if n == answers) == 6 + 1 + 8 + 1 + 2 + 1
     assert value(m, "hcgw_redis_lookup_seconds_count") == 7 + 8  # 429 is decided in Redis
     assert value(m, "hcgw_status_events_total", iss=GD) == 1
     assert value(m, "hcgw_status_event_lag_seconds_count") == 1
@@ -132,6 +148,64 @@ async def test_known_traffic_is_counted_by_issuer_outcome_layer_client_and_route
     assert value(m, "hcgw_redis_up") == 1 and value(m, "hcgw_redis_keys") > 0
     assert value(m, "hcgw_local_cache_entries") == len(hub.hub.local) > 0
     assert value(m, "hcgw_inflight_requests") == 0
+
+
+async def test_answers_are_counted_by_route_method_and_status_and_errors_by_route(
+    make_hub,
+) -> None:
+    hub = await make_hub()
+    assert (await hub.get("/no/such/path")).status == 404
+    assert (await hub.request("HEAD", "/healthz")).status == 200
+    assert (await hub.request("PROPFIND", "/v1/verify")).status == 405
+    assert (await hub.post("/v1/verify", data=b"x", headers=MSGPACK)).status == 401
+    m = await scrape(hub)
+    answers, errors = "hcgw_requests_total", "hcgw_errors_total"
+    assert value(m, answers, route="unmatched", method="GET", code="404") == 1
+    assert value(m, answers, route="/healthz", method="HEAD", code="200") == 1
+    assert value(m, answers, route="unmatched", method="other", code="405") == 1  # not PROPFIND
+    assert value(m, answers, route="/v1/verify", method="POST", code="401") == 1
+    assert value(m, errors, error="not_found", route="unmatched") == 1
+    assert value(m, errors, error="method_not_allowed", route="unmatched") == 1
+    assert value(m, errors, error="unauthenticated", route="/v1/verify") == 1
+    # "4xx by route", the question the route label is for
+    by_route: dict[str, float] = {}
+    for (name, labels), x in m.items():
+        if name == answers and dict(labels)["code"].startswith("4"):
+            by_route[dict(labels)["route"]] = by_route.get(dict(labels)["route"], 0) + x
+    assert by_route == {"unmatched": 2, "/v1/verify": 1}
+
+
+def _git_head() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"],
+        cwd=Path(__file__).parent, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return done.stdout.strip() or "unknown"
+
+
+async def test_build_info_process_metrics_by_pid_and_no_created_series(make_hub) -> None:
+    hub = await make_hub()
+    for _ in range(50):
+        await verify(hub, b"junk")  # some CPU time to see
+    r = await hub.get("/metrics")
+    text = await r.text()
+    m = parse(text)
+    assert "_created" not in text
+    revision = await asyncio.to_thread(_git_head)
+    build = {
+        "version": metadata.version("hcgw"),
+        "revision": revision,
+        "python_version": platform.python_version(),
+    }
+    assert value(m, "hcgw_build_info", **build) == 1
+    assert sum(1 for n, _ in m if n == "hcgw_build_info") == 1
+    pid = str(os.getpid())
+    assert 0 < value(m, "process_cpu_seconds_total", pid=pid) < time.process_time() + 1
+    assert value(m, "process_resident_memory_bytes", pid=pid) > 10 * 2**20
+    assert 0 < value(m, "process_open_fds", pid=pid) <= value(m, "process_max_fds", pid=pid)
+    started = value(m, "process_start_time_seconds", pid=pid)
+    assert time.time() - 3600 < started < time.time()
+    assert {dict(labels).get("pid") for n, labels in m if n.startswith("process_")} == {pid}
 
 
 async def test_trust_gauges_show_keys_by_state_keys_near_naf_and_the_list_served(
@@ -229,13 +303,18 @@ async def test_label_values_stay_in_fixed_sets_after_10000_requests_with_random_
         "reason": {*REJECTIONS, *CLIENT_REJECTIONS},
         "state": set(KEY_STATES),
         "op": set(REDIS_OPS),
+        "method": {"GET", "POST"},
+        "code": {"200", "201", "401", "404"},  # the key.add before, and the answers
+        "pid": {str(os.getpid())},
+        **{k: {v} for k, v in zip(("version", "revision", "python_version"), build(), strict=True)},
     }
     for name, labels in after:
         for label, v in labels:
             if label != "le":  # bucket bounds: fixed by the catalogue
                 assert v in allowed[label], (name, label, v)
     new = {s for s in after if s not in before}  # bound on first use: routes and clients
-    assert all(name.startswith(("hcgw_request_duration", "hcgw_client_")) for name, _ in new)
+    bound_on_use = ("hcgw_request_duration", "hcgw_requests", "hcgw_errors", "hcgw_client_")
+    assert all(name.startswith(bound_on_use) for name, _ in new)
     assert len(after) < 2 * len(before)  # bounded: nothing grew with the traffic
     assert not (sent - {GD, BJ, HB}) & {v for _, labels in after for _, v in labels}
 

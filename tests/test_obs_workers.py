@@ -1,5 +1,6 @@
 """Metrics of a real ``hcgw serve``, with one worker and with two: /metrics on any worker totals
-what every worker counted, and so does the dashboard's JSON, recent management writes included.
+what every worker counted, and so does the dashboard's JSON, recent management writes included;
+process metrics come once per live worker, labelled with its pid.
 
 With two workers the supervisor sets PROMETHEUS_MULTIPROC_DIR; each worker writes its own files
 there, which this test also reads one by one to show that both workers did part of the work.
@@ -104,8 +105,16 @@ async def test_metrics_on_any_worker_total_every_workers_counts(gateway, tmp_pat
     for d in datas:
         assert d["verifications"]["by_colour"]["green"]["total"] == CODES
         assert [e["action"] for e in d["events"]] == ["status"] * 3 + ["key.add"]
+    # Process metrics are per worker, not totals: one series of each per live worker, by pid.
+    pids = {str(d["pid"]) for d in datas}
+    for m in scrapes:
+        for name in ("process_cpu_seconds_total", "process_resident_memory_bytes"):
+            per_pid = {dict(labels)["pid"]: x for (n, labels), x in m.items() if n == name}
+            assert set(per_pid) == pids and all(x > 0 for x in per_pid.values()), (name, per_pid)
+        builds = [x for (n, _), x in m.items() if n == "hcgw_build_info"]
+        assert builds == [1.0]
     if workers == 2:
-        assert len({d["pid"] for d in datas}) == 2  # both workers answered the dashboard
+        assert len(pids) == 2  # both workers answered the dashboard
         counts = per_worker_counts(tmp_path / "run" / "metrics", "hcgw_verifications_total")
         assert len(counts) == 2 and all(n > 0 for n in counts.values()), counts
         assert sum(counts.values()) == CODES

@@ -9,6 +9,9 @@ The hot path only touches children bound once here (``labels()`` takes a lock an
 as the increment), and a request counts its codes once per distinct label, not once per code:
 in multi-process mode every increment is a write to a shared memory map.
 
+Every series is exposed without a ``_created`` twin (prometheus-client's process-wide switch, set
+by :class:`Metrics`): Prometheus 2 stores it as one more series per counter and never reads it.
+
 Gauges of one process's memory (requests in flight, local cache entries) are read when they are
 exposed (:meth:`Metrics.publish`), never set per request. Gauges of shared state (Redis, the trust
 registry, the signed list) are set by whichever worker is scraped, just before it answers; across
@@ -18,10 +21,22 @@ workers they keep the most recent value any live worker wrote.
 from __future__ import annotations
 
 import bisect
+import functools
+import platform
+import shutil
+import subprocess
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 from gateway.core.model import Reason, Verdict
 from gateway.core.trust import TrustSnapshot
@@ -48,6 +63,10 @@ REJECTIONS = ("body_too_large", "batch_too_large", "rate_limited", "overloaded",
 CLIENT_REJECTIONS = ("rate_limited", "unavailable")
 REDIS_OPS = ("lookup", "ping")
 UNKNOWN = "unknown"
+# The ``method`` label: the methods of HTTP itself; any other the parser lets through is "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER_METHOD = "other"
+UNPARSED = "(unparsed)"  # the route of a request refused before routing (parser, connection cap)
 
 
 def _error_codes() -> tuple[str, ...]:
@@ -62,8 +81,37 @@ def _error_codes() -> tuple[str, ...]:
 ERRORS = _error_codes()  # every ``error`` of SPEC §7, and ``internal`` for a 500
 
 
+@functools.cache
+def build() -> tuple[str, str, str]:
+    """``hcgw_build_info``'s labels: the installed version, the git revision, Python's version.
+
+    The revision is read once per process, and only from a checkout whose top is the one this
+    package lives in (an installed copy inside some other repository must not borrow its HEAD);
+    ``unknown`` without git or a checkout.
+    """
+    try:
+        version = metadata.version("hcgw")
+    except metadata.PackageNotFoundError:
+        version = UNKNOWN
+    top, git = Path(__file__).resolve().parent.parent.parent, shutil.which("git")
+    revision = UNKNOWN
+    try:
+        done = subprocess.run(  # noqa: S603 - git found on PATH, fixed arguments
+            [git or "git", "-C", str(top), "rev-parse", "--show-toplevel", "--short=12", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )  # fmt: skip
+        lines = done.stdout.split()
+        if done.returncode == 0 and len(lines) == 2 and Path(lines[0]).resolve() == top:
+            revision = lines[1]
+    except (OSError, subprocess.SubprocessError):
+        pass  # no git, or not a checkout: the revision is unknown
+    return version, revision, platform.python_version()
+
+
 class Metrics:
     def __init__(self, issuers: Iterable[str], clients: Iterable[str] = ()) -> None:
+        # The library's switch is process-wide (and untyped); the hub wants no _created anywhere.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess_dir = multiprocess_dir()
         self._issuers = frozenset(issuers)
@@ -87,6 +135,11 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self._routes: dict[str, Histogram] = {}
+        self.requests = Counter(
+            "hcgw_requests", "Answers by route pattern, method and HTTP status",
+            ["route", "method", "code"], registry=r,
+        )  # fmt: skip
+        self._answers: dict[tuple[str, str, int], Counter] = {}
         self.cache = Counter(
             "hcgw_cache", "Signature-outcome cache lookups", ["layer", "outcome"], registry=r
         )
@@ -125,11 +178,17 @@ class Metrics:
             registry=r, multiprocess_mode="livemostrecent",
         )  # fmt: skip
 
-        # ---- beyond SPEC §7: errors, clients, Redis, caches, statuses, keys
+        # ---- beyond SPEC §7: the build, errors, clients, Redis, caches, statuses, keys
+        self.build_info = Gauge(
+            "hcgw_build_info", "Always 1: the hub's version, git revision and Python version",
+            ["version", "revision", "python_version"], registry=r, multiprocess_mode="livemax",
+        )  # fmt: skip
+        self.build_info.labels(*build()).set(1)
         self.errors = Counter(
-            "hcgw_errors", "Error answers (4xx and 5xx) by error code", ["error"], registry=r
-        )
-        self._errors = {code: self.errors.labels(code) for code in ERRORS}
+            "hcgw_errors", "Error answers (4xx and 5xx) by error code and route pattern",
+            ["error", "route"], registry=r,
+        )  # fmt: skip
+        self._errors: dict[tuple[str, str], Counter] = {}
         self.client_requests = Counter(
             "hcgw_client_requests", "Verification and trust-list requests by client", ["client"],
             registry=r,
@@ -226,14 +285,27 @@ class Metrics:
         if misses:
             self.redis_miss.inc(misses)
 
-    def observe_request(self, route: str, seconds: float) -> None:
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One answer: its latency by route, and its count by route, method and status."""
         child = self._routes.get(route)
         if child is None:  # routes are the app's own: a fixed set, bound on first use
             child = self._routes[route] = self.request_duration.labels(route)
         child.observe(seconds)
+        if method not in METHODS:
+            method = OTHER_METHOD
+        answered = self._answers.get((route, method, status))
+        if answered is None:  # statuses are the hub's own answers: bound on first use too
+            answered = self._answers[route, method, status] = self.requests.labels(
+                route, method, str(status)
+            )
+        answered.inc()
 
-    def count_error(self, error: str) -> None:
-        child = self._errors.get(error) or self._errors["internal"]
+    def count_error(self, error: str, route: str = UNPARSED) -> None:
+        """An error answer by code and route pattern (``(unparsed)``: refused before routing)."""
+        child = self._errors.get((error, route))
+        if child is None:  # errors × routes: fixed sets, but most pairs never happen
+            code = error if error in ERRORS else "internal"
+            child = self._errors[error, route] = self.errors.labels(code, route)
         child.inc()
         rejected = self._rejected.get(error)
         if rejected is not None:

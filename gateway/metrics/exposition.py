@@ -9,6 +9,14 @@ the two cannot disagree. In that mode /metrics on any worker merges every worker
 A worker that exits is marked dead by the supervisor, which drops its live gauges; its counts
 stay in the totals, as a counter's must.
 
+Process metrics (``process_cpu_seconds_total``, ``process_resident_memory_bytes``, open and
+maximum file descriptors, start time: prometheus-client's process collector) are the exception to
+the totals: they are read from ``/proc`` at exposition for each live worker and labelled with its
+``pid``, since a sum of start times or of fd limits means nothing. The live workers are the ones
+whose ``gauge_livesum_<pid>.db`` file is there: every worker writes it at start (requests in
+flight) and the supervisor removes it when the worker ends (``mark_process_dead``). The dashboard
+(:func:`families`) does not read them.
+
 A gauge of this process's memory is read, not pushed: :class:`Publisher` sets it from a reader
 before every exposition, and in multi-process mode also once a second from a daemon thread, so
 the other workers' scrapes see it at most a second late.
@@ -20,9 +28,18 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Gauge, Metric, generate_latest, values
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    Metric,
+    ProcessCollector,
+    generate_latest,
+    values,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 PUBLISH_EVERY = 1.0  # seconds
 
@@ -44,13 +61,46 @@ def _source(registry: CollectorRegistry, directory: str | None) -> CollectorRegi
 
 
 def exposition(registry: CollectorRegistry, directory: str | None) -> bytes:
-    """The text format (0.0.4) of ``registry``, or of every worker's files."""
-    return generate_latest(_source(registry, directory))
+    """The text format (0.0.4) of ``registry``, or of every worker's files, and every live
+    worker's process metrics."""
+    processes = CollectorRegistry(auto_describe=False)
+    processes.register(WorkerProcesses(directory))
+    return generate_latest(_source(registry, directory)) + generate_latest(processes)
 
 
 def families(registry: CollectorRegistry, directory: str | None) -> Iterable[Metric]:
     """The same metric families :func:`exposition` renders, for the dashboard to read."""
     return _source(registry, directory).collect()
+
+
+def live_pids(directory: str | None) -> list[int]:
+    """This process alone, or every worker that writes to ``directory`` and has not ended."""
+    if directory is None:
+        return [os.getpid()]
+    return sorted(
+        int(p.stem.rpartition("_")[2]) for p in Path(directory).glob("gauge_livesum_*.db")
+    )
+
+
+class WorkerProcesses(Collector):
+    """``process_*`` of every live worker, each series labelled with the worker's ``pid``."""
+
+    def __init__(self, directory: str | None) -> None:
+        self._directory = directory
+
+    def collect(self) -> Iterable[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid in live_pids(self._directory):
+            # A worker that ended since the listing has no /proc entry: the collector then
+            # yields nothing for it (it reads /proc/<pid> and passes over an OSError).
+            one = ProcessCollector(pid=lambda pid=pid: pid, registry=None)  # type: ignore[misc]
+            for family in one.collect():
+                into = merged.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                for s in family.samples:
+                    into.add_sample(s.name, {"pid": str(pid), **s.labels}, s.value)
+        return list(merged.values())
 
 
 class Publisher:

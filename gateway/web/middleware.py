@@ -3,7 +3,8 @@
 Every error leaves here as ``{"error", "detail"}`` JSON (SPEC §7); handlers only raise. Each
 error answer is counted and logged as one JSON line (``gateway.metrics.logs``); anything
 unexpected is logged with where it was raised and answered 500 without a trace. The in-flight
-count is a plain integer the metrics read when they are exposed.
+count is a plain integer the metrics read when they are exposed. Every request is timed and
+counted by route, method and status, whatever became of it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,18 @@ from aiohttp.typedefs import Handler, Middleware
 from gateway.errors import BadRequest, HcgwError, MethodNotAllowed, NotFound, Overloaded
 from gateway.metrics import Metrics
 from gateway.metrics.logs import ErrorLog
+from gateway.web.answers import json_response
+
+# The ``code`` of a request that ended without an answer (its task was cancelled: the client
+# went away or the worker stopped), as nginx logs it.
+NO_ANSWER = 499
 
 # Operator views stay up when the hub is over its in-flight limit.
 _UNLIMITED = frozenset({"/healthz", "/readyz", "/metrics", "/dashboard", "/dashboard/data"})
 
 
 def error_response(error: HcgwError) -> web.Response:
-    return web.json_response(error.body(), status=error.status, headers=error.headers)
+    return json_response(error.body(), status=error.status, headers=error.headers)
 
 
 def _route(request: web.Request) -> str:
@@ -38,8 +44,22 @@ def make_middlewares(metrics: Metrics, max_inflight: int) -> list[Middleware]:
 
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal inflight
         started = time.perf_counter()
+        status = NO_ANSWER
+        try:
+            response = await answer(request, handler)
+            status = response.status
+            return response
+        except web.HTTPException as exc:  # below 400 (a 304, a redirect): aiohttp renders it
+            status = exc.status
+            raise
+        finally:
+            metrics.observe_request(
+                _route(request), request.method, status, time.perf_counter() - started
+            )
+
+    async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal inflight
         counted = request.path not in _UNLIMITED
         try:
             if request.version < HttpVersion10:  # a request line without a version: HTTP/0.9
@@ -67,21 +87,19 @@ def make_middlewares(metrics: Metrics, max_inflight: int) -> list[Middleware]:
             if exc.status < 400:
                 raise
             error = "bad_request" if exc.status < 500 else "unavailable"
-            metrics.count_error(error)
+            metrics.count_error(error, _route(request))
             errors_log.error(exc.status, error, _route(request), request.method, exc.reason)
-            return web.json_response({"error": error, "detail": exc.reason}, status=exc.status)
+            return json_response({"error": error, "detail": exc.reason}, status=exc.status)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a 500, logged
-            metrics.count_error("internal")
+            metrics.count_error("internal", _route(request))
             errors_log.exception(exc, _route(request), request.method)
-            return web.json_response(
+            return json_response(
                 {"error": "internal", "detail": "an unexpected error; it has been logged"},
                 status=500,
             )
-        finally:
-            metrics.observe_request(_route(request), time.perf_counter() - started)
 
     def failed(request: web.Request, exc: HcgwError) -> web.Response:
-        metrics.count_error(exc.error)
+        metrics.count_error(exc.error, _route(request))
         errors_log.error(exc.status, exc.error, _route(request), request.method, exc.detail)
         return error_response(exc)
 
