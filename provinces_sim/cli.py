@@ -3,6 +3,7 @@
     demo     the whole story against a hub it starts itself (what ``./run demo`` runs)
     config   make a keystore and write the hub's TOML for the simulated world
     run      the scenario against a hub you started with that TOML
+    sample   a few real codes in every body form and the token to curl them with
     corpus   write a corpus of codes and expectations for load tests (docs/corpus.md)
     prime    make a hub hold what a corpus expects
 
@@ -26,6 +27,7 @@ from provinces_sim.errors import SimError
 from provinces_sim.hub import HubApi
 from provinces_sim.opconfig import hub_config
 from provinces_sim.prime import prime
+from provinces_sim.sample import make_sample
 from provinces_sim.scenario import Scenario, Settings
 from provinces_sim.world import World
 
@@ -84,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--show-tokens",
         action="store_true",
-        help="also print the client tokens (they are in KEYSTORE/clients.json)",
+        help="only print the keystore's client tokens (KEYSTORE/clients.json); write nothing",
     )
 
     r = sub.add_parser("run", help="run the scenario against a hub configured with `config`")
@@ -94,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--ticks", type=int, default=120)
     r.add_argument("--trips", type=int, default=400)
     r.add_argument("--lifetime", type=int, default=300)
+
+    s = sub.add_parser("sample", help="register keys, print sample codes and a token for curl")
+    s.add_argument("--hub", required=True, help="the hub's base URL, e.g. http://127.0.0.1:8080")
+    s.add_argument("--keystore", type=Path, default=DEFAULT_KEYSTORE)
+    s.add_argument("--count", type=int, default=3, help="how many codes, 1-32 (default 3)")
+    s.add_argument(
+        "--out",
+        type=Path,
+        default=Path("var/sim/sample"),
+        help="where the bodies and env go (default var/sim/sample)",
+    )
 
     k = sub.add_parser("corpus", help="write a load-test corpus (docs/corpus.md)")
     k.add_argument("--out", type=Path, required=True, help="a new or empty directory")
@@ -150,7 +163,20 @@ async def _run(args: argparse.Namespace) -> int:
     return 0 if outcome.passed else 1
 
 
+def _show_tokens(keystore: Path) -> int:
+    """Read-only: the tokens a keystore holds, as `config` made them."""
+    if not (keystore / "keystore.json").exists():
+        raise SimError(f"no keystore at {keystore}: make one with `provinces_sim config` first")
+    world = World.open(keystore)
+    print(f"client tokens in {keystore / 'clients.json'} (the hub's config holds their SHA-256):")
+    for client in world.clients.values():
+        print(f"  {client.id:<16} {'+'.join(client.scopes):<16} {client.token}")
+    return 0
+
+
 def _config(args: argparse.Namespace) -> int:
+    if args.show_tokens:
+        return _show_tokens(args.keystore)
     if (args.keystore / "keystore.json").exists():
         world = World.open(args.keystore)
         print(f"using the keystore at {args.keystore}")
@@ -163,12 +189,8 @@ def _config(args: argparse.Namespace) -> int:
     args.out.write_text(hub_config(world, gateway), encoding="utf-8")
     print(f"wrote the hub's config to {args.out}: {len(world.issuers)} issuers, "
           f"{len(world.clients)} clients; tokens in {args.keystore / 'clients.json'}")  # fmt: skip
-    if args.show_tokens:
-        for client in world.clients.values():
-            print(f"  {client.id:<16} {client.token}")
-    print(f"next: hcgw serve --config {args.out}\n"
-          f"      python -m provinces_sim run --hub http://{args.listen} "
-          f"--keystore {args.keystore}")  # fmt: skip
+    print(f"next: ./run hcgw serve --config {args.out}\n"
+          f"      ./run sim run --hub http://{args.listen} --keystore {args.keystore}")  # fmt: skip
     return 0
 
 
@@ -191,6 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config(args)
         if args.command == "run":
             return asyncio.run(_run(args))
+        if args.command == "sample":
+            if not 1 <= args.count <= 32:
+                raise SimError(f"--count {args.count}: there are 1 to 32 issuers to sample")
+            sample = asyncio.run(make_sample(args.keystore, args.hub, args.out, count=args.count))
+            print(sample.summary())
+            return 0
         if args.command == "corpus":
             options_c = CorpusOptions(
                 codes=args.codes,

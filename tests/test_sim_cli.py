@@ -21,7 +21,7 @@ from provinces_sim.prime import prime
 from provinces_sim.world import World
 from sim_support import files_holding, id_numbers, sim_hub
 
-COMMANDS = ["demo", "config", "run", "corpus", "prime"]
+COMMANDS = ["demo", "config", "run", "sample", "corpus", "prime"]
 
 
 @pytest.mark.parametrize("argv", [[], *([c] for c in COMMANDS)], ids=["top", *COMMANDS])
@@ -53,6 +53,23 @@ def test_config_writes_a_toml_the_gateway_loads_with_only_token_digests(
     assert main(["config", "--keystore", str(keystore), "--out", str(toml)]) == 0
     assert toml.read_text() == first  # the keystore is reused, not remade
     assert "using the keystore" in capsys.readouterr().out
+
+
+def test_show_tokens_only_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``config --show-tokens`` once rewrote the config, and reset its ``listen``."""
+    keystore, toml = tmp_path / "ks", tmp_path / "hcgw.toml"
+    assert main(["config", "--show-tokens", "--keystore", str(keystore), "--out", str(toml)]) == 2
+    assert "no keystore at" in capsys.readouterr().err and not toml.exists()
+    argv = ["config", "--keystore", str(keystore), "--out", str(toml), "--listen", "[::1]:9443"]
+    assert main(argv) == 0
+    first = toml.read_text()
+    capsys.readouterr()
+    assert main(["config", "--show-tokens", "--keystore", str(keystore), "--out", str(toml)]) == 0
+    assert toml.read_text() == first  # listen is still [::1]:9443
+    tokens = json.loads((keystore / "clients.json").read_text())["clients"]
+    out = capsys.readouterr().out
+    assert all(f"{c['id']} " in out and c["token"] in out for c in tokens)
+    assert "wrote" not in out
 
 
 def test_an_unreachable_hub_is_one_clear_line_and_exit_code_2(
