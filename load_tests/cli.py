@@ -19,120 +19,49 @@ inconclusive (the machine was busy). Traffic goes to loopback addresses only.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
+from load_tests import crosscheck, inprocess, run_command, selftest, serve
+from load_tests.args import HANDLER, Handler, HelpFormatter, Parser, Subcommands
+from load_tests.bench import cli as bench_cli
 from load_tests.corpus import CorpusError
-from load_tests.options import (
-    HelpFormatter,
-    Parser,
-    add_run_args,
-    add_traffic_args,
-    ignored,
-    limits,
-    run_config,
-    thresholds,
-)
 from load_tests.preflight import Refused
-from load_tests.report import HubInfo
-from load_tests.runner import Observer, RunConfig, RunFailed
+from load_tests.runner import RunFailed
 from load_tests.spawn import SpawnFailed
-from load_tests.units import duration as seconds
-from load_tests.units import share
 from load_tests.verdict import ExitCode
 
-__all__ = ["add_traffic_args", "main", "parser", "run_config", "seconds", "share"]
+__all__ = ["COMMANDS", "main", "parser"]
 
 
-def say(line: str) -> None:
-    print(f"hcgw-load: {line}", file=sys.stderr, flush=True)
+class Command(Protocol):
+    """A command module: ``register(sub)`` adds its parser and sets its handler."""
+
+    def register(self, sub: Subcommands, /) -> None: ...
 
 
-@contextlib.contextmanager
-def _hub(args: argparse.Namespace) -> Iterator[HubInfo]:
-    if not args.spawn_hub:
-        yield HubInfo(args.url)
-        return
-    from load_tests.spawn import spawned_hub
-
-    with spawned_hub(args.corpus, workers=args.hub_workers, say=say) as hub:
-        args.url, args.metrics_url = hub.url, None
-        yield hub
-
-
-def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from load_tests import report as reports
-    from load_tests.runner import run
-    from load_tests.table import render
-
-    if args.spawn_hub == bool(args.url):
-        raise CorpusError("give the hub's --url, or --spawn-hub to start one (not both)")
-    for warning in ignored(args):
-        say(f"warning: {warning}")
-    gates, checks = thresholds(args, argv), limits(args)
-    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    with _hub(args) as hub:
-        cfg = dataclasses.replace(run_config(args), preflight=True)
-        with _live(args.metrics_listen, cfg) as observer:
-            data = run(cfg, progress, observer)
-    doc = reports.build(data, gates, checks, hub=hub)
-    print(render(doc))
-    if args.json:
-        reports.write_json(doc, args.json)
-    if args.plot:
-        try:
-            from load_tests.plot import write_png
-        except ImportError:
-            say("--plot needs matplotlib (pip install -e '.[load]'); no PNG written")
-        else:
-            write_png(doc, args.plot)
-    return int(doc["exit_code"])
-
-
-@contextlib.contextmanager
-def _live(listen: str | None, cfg: RunConfig) -> Iterator[Observer | None]:
-    """``--metrics-listen``: serve the run's figures for Prometheus while it runs."""
-    if listen is None:
-        yield None
-        return
-    from load_tests.live import LiveFigures, LiveServer, listen_address
-
-    host, port = listen_address(listen)
-    figures = LiveFigures(cfg.schedule(), cfg.warmup_s, cfg.total_s)
-    server = LiveServer(figures, host, port)
-    say(f"serving the run's figures for Prometheus at {server.url}")
-    try:
-        yield figures.second
-    finally:
-        server.close()
+# In the order --help lists them. The only place that knows every subcommand.
+COMMANDS: tuple[Command, ...] = (run_command, serve, selftest, crosscheck, bench_cli, inprocess)
 
 
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="hcgw-load", description=__doc__, formatter_class=HelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    add_run_args(
-        sub.add_parser("run", help="drive a hub from a corpus", formatter_class=HelpFormatter)
-    )
-    from load_tests import commands
-
-    commands.add_parsers(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    handler: Handler = getattr(args, HANDLER)
     try:
-        if args.command == "run":
-            return cmd_run(args, argv)
-        from load_tests import commands
-
-        return commands.dispatch(args)
+        return handler(args, argv)
     except (CorpusError, ValueError, OSError, Refused, RunFailed, SpawnFailed) as exc:
-        say(str(exc))
+        print(f"hcgw-load: {exc}", file=sys.stderr, flush=True)
         return int(ExitCode.USAGE)
     except KeyboardInterrupt:
         return 130

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.store.embedded import EmbeddedRedis
 
@@ -137,8 +138,6 @@ class LocalCluster:
             client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
 
     async def flush(self) -> None:
-        from redis.asyncio.cluster import RedisCluster
-
         client = RedisCluster(host="127.0.0.1", port=self.ports[0])
         try:
             await client.flushall(target_nodes=RedisCluster.PRIMARIES)

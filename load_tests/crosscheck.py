@@ -22,13 +22,27 @@ from typing import Any
 
 from load_tests import report as reports
 from load_tests.agreement import Side, conclude, render
+from load_tests.args import HANDLER, Subcommands, duration
 from load_tests.bodies import body_for
 from load_tests.corpus import load_corpus
 from load_tests.machine import cpu_times
+from load_tests.options import add_traffic_args, run_config
 from load_tests.runner import RunConfig, run
 from load_tests.workload import draw_sequence
+from load_tests.wrk import run_wrk
 
 WRK_BODIES = 200_000  # wrk cycles through at most this many requests' bodies
+
+
+def register(sub: Subcommands) -> None:
+    c = sub.add_parser("crosscheck", help="drive the same endpoint with wrk, then the harness")
+    add_traffic_args(c)
+    c.add_argument("--duration", type=duration, default=5.0)
+    c.add_argument("--connections", type=int, default=32, help="wrk's and the harness's, total")
+    c.add_argument("--min-agreement", type=float, default=0.8,
+                   help="harness/wrk rate below this: the harness is the bottleneck")  # fmt: skip
+    c.add_argument("--json", help="write the result here")
+    c.set_defaults(**{HANDLER: crosscheck_command})
 
 
 def wrk_bodies(cfg: RunConfig, count: int) -> tuple[str, list[bytes]]:
@@ -69,8 +83,6 @@ def _children_cpu() -> float:
 
 
 def crosscheck(cfg: RunConfig, *, min_agreement: float = 0.8) -> dict[str, Any]:
-    from load_tests.wrk import run_wrk
-
     connections = cfg.connections * cfg.procs
     count = min(WRK_BODIES, max(1, len(load_corpus(cfg.corpus, limit=cfg.corpus_limit).codes)))
     ctype, bodies = wrk_bodies(cfg, count)
@@ -137,9 +149,7 @@ def crosscheck(cfg: RunConfig, *, min_agreement: float = 0.8) -> dict[str, Any]:
     }
 
 
-def crosscheck_command(args: argparse.Namespace) -> int:
-    from load_tests.cli import run_config
-
+def crosscheck_command(args: argparse.Namespace, argv: list[str]) -> int:
     args.mode, args.rate, args.steps, args.warmup = "closed", None, None, 1.0
     args.drain, args.metrics_url, args.generator_stall = 5.0, None, None
     args.connections = max(1, args.connections // max(1, args.procs))

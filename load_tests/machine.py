@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,6 @@ def wait_for_quiet(
 ) -> dict[str, float]:
     """Wait until the machine's CPU use over ``window_s`` is at most ``threshold`` of all cores
     (others' work on a shared machine), for at most ``max_wait_s``. Returns what was seen."""
-    import time
-
     start = time.monotonic()
     while True:
         before = cpu_times()

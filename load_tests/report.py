@@ -11,6 +11,7 @@ the hub, errors by SPEC code, bytes both ways, and thresholds as lines a person 
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -218,8 +219,6 @@ def _config(data: RunData) -> dict[str, Any]:
 
 
 def _version() -> str:
-    import importlib.metadata
-
     try:
         return importlib.metadata.version("hcgw")
     except importlib.metadata.PackageNotFoundError:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import tempfile
@@ -23,6 +24,7 @@ from typing import Any
 import msgpack
 
 from load_tests import report as reports
+from load_tests.args import HANDLER, Subcommands, duration
 from load_tests.bodies import Target
 from load_tests.histograms import Histogram
 from load_tests.processes import reference, running
@@ -43,6 +45,33 @@ class SelfTestConfig:
 
 
 DEFAULTS = SelfTestConfig()
+
+
+def register(sub: Subcommands) -> None:
+    s = sub.add_parser("selftest", help="prove the open-loop accounting (stalling server)")
+    s.add_argument("--rate", type=float, default=1000.0)
+    s.add_argument("--stall", type=duration, default=0.3)
+    s.add_argument("--duration", type=duration, default=3.0)
+    s.add_argument("--connections", type=int, default=8)
+    s.add_argument("--json", help="write the result here")
+    s.set_defaults(**{HANDLER: command})
+
+
+def command(args: argparse.Namespace, argv: list[str]) -> int:
+    result = selftest(
+        SelfTestConfig(
+            rate=args.rate,
+            stall_s=args.stall,
+            duration_s=args.duration,
+            connections=args.connections,
+        )
+    )
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+    return 0 if result["ok"] else int(ExitCode.INVALID_RUN)
 
 
 def write_dummy_corpus(path: Path, n: int = 64) -> Path:

@@ -11,9 +11,13 @@ import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
+from load_tests.args import HANDLER, Subcommands, duration
+from load_tests.bench.builds import revision
+from load_tests.bench.markdown import render
+from load_tests.bench.samples import SchemaError, check_schema
 from load_tests.verdict import ExitCode
+from load_tests.wrk import available
 
 SCENARIO_NAMES = {  # --scenarios: short names of hub.SCENARIOS
     "single-hit": "single code, cache hit",
@@ -33,11 +37,9 @@ def scenarios(text: str) -> tuple[str, ...]:
     return tuple(SCENARIO_NAMES[x] for x in names)
 
 
-def add_bench_parser(sub: Any) -> None:
-    from load_tests.cli import seconds
-
+def register(sub: Subcommands) -> None:
     b = sub.add_parser("bench", help="measure limits, peers and the gateway; write BENCHMARKS.md")
-    b.add_argument("--seconds", type=seconds, default=3.0,
+    b.add_argument("--seconds", type=duration, default=3.0,
                    help="per measurement in a round (default 3)")  # fmt: skip
     b.add_argument("--rounds", type=int, default=4, help="rounds of measurements (default 4)")
     b.add_argument("--connections", type=int, default=32, help="wrk's connections (default 32)")
@@ -59,7 +61,7 @@ def add_bench_parser(sub: Any) -> None:
     b.add_argument("--no-open-loop", action="store_true", help="skip the open-loop latency")
     b.add_argument(
         "--max-wait",
-        type=seconds,
+        type=duration,
         default=60.0,
         help="wait up to this long before each measurement for the machine to be "
         "quiet (< 15 %% busy); 0: do not wait",
@@ -84,15 +86,10 @@ def add_bench_parser(sub: Any) -> None:
     b.add_argument(
         "--from-json", type=Path, help="measure nothing: write the page again from this JSON"
     )
+    b.set_defaults(**{HANDLER: bench_command})
 
 
-def bench_command(args: argparse.Namespace) -> int:
-    from load_tests.bench.builds import revision
-    from load_tests.bench.markdown import render
-    from load_tests.bench.run import BenchConfig, bench, write
-    from load_tests.bench.samples import SchemaError, check_schema
-    from load_tests.wrk import available
-
+def bench_command(args: argparse.Namespace, argv: list[str]) -> int:
     if args.from_json:
         doc = json.loads(args.from_json.read_text())
         try:
@@ -111,6 +108,10 @@ def bench_command(args: argparse.Namespace) -> int:
     if not available():
         print("hcgw-load bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return int(ExitCode.USAGE)
+    # Here, not at the top: the measuring side imports the gateway (its embedded Redis, the
+    # micro-benchmarks), and every generator process of `hcgw-load run` imports the command line.
+    from load_tests.bench.run import BenchConfig, bench, write
+
     compare = args.compare is not None
     gunicorn = not args.no_gunicorn
     if gunicorn and importlib.util.find_spec("gunicorn") is None:

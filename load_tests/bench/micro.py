@@ -15,21 +15,26 @@ from __future__ import annotations
 
 import base64
 import functools
-import os
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.hashes import SHA256
+from nacl.bindings import crypto_sign_open
+from tongsuopy.crypto.asymciphers import ec as sm_ec
+from tongsuopy.crypto.hashes import SM3
 
-from gateway.core.crypto import PrivateKey, generate_private_key, sign, verify_signature
-from gateway.core.model import Alg, Domain, IssuerCode
+from gateway.core.crypto import PrivateKey, generate_private_key, verify_signature
+from gateway.core.model import Alg, Domain
 from gateway.core.trust import KeyRecord, TrustSnapshot
 from gateway.core.verify import verify
-from gateway.core.wire import decode_code, decode_envelope, encode_envelope
+from gateway.core.wire import decode_code, decode_envelope
+from load_tests.inprocess.codes import ISS, our_code
+from load_tests.inprocess.codes import claims as code_claims
 
-ISS = IssuerCode("440000")
 PEER_ALGS = (Alg.ED25519, Alg.ES256)  # no JOSE or COSE library verifies SM2
 
 
@@ -56,39 +61,12 @@ def measure(
     }
 
 
-def _claims(now: int) -> dict[int, Any]:
-    return {
-        1: ISS,
-        2: os.urandom(16),
-        4: now + 3600,
-        6: now,
-        7: 0,
-        8: 1,
-        9: os.urandom(16),
-        10: "张*",
-    }
-
-
-def our_code(key: PrivateKey, claims: dict[int, Any]) -> bytes:
-    payload = msgpack.packb(claims, use_bin_type=True)
-    return encode_envelope(
-        Domain.CODE, key.public.alg, key.public.kid, payload, lambda m: sign(key, m)
-    )
-
-
 def raw_candidates(now: int) -> dict[str, Callable[[], object]]:
     """The library call alone, key preloaded, over the signed bytes of a realistic code."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-    from cryptography.hazmat.primitives.hashes import SHA256
-    from nacl.bindings import crypto_sign_open
-    from tongsuopy.crypto.asymciphers import ec as sm_ec
-    from tongsuopy.crypto.hashes import SM3
-
     out: dict[str, Callable[[], object]] = {}
     for alg in Alg:
         key = generate_private_key(alg)
-        env = decode_envelope(our_code(key, _claims(now)), Domain.CODE)
+        env = decode_envelope(our_code(key, code_claims(now)), Domain.CODE)
         msg, sig = env.signed, env.signature
         if alg is Alg.ED25519:
             impl: Any = key.public.impl
@@ -112,7 +90,7 @@ def raw_candidates(now: int) -> dict[str, Callable[[], object]]:
 def peer_candidates(alg: Alg, now: int) -> dict[str, Callable[[], object]]:
     """Our core and each peer, verifying the same claims signed with the same key."""
     key = generate_private_key(alg)
-    claims = _claims(now)
+    claims = code_claims(now)
     trust = TrustSnapshot.build(1, [ISS], [KeyRecord(ISS, key.public, now - 60, now + 86_400)])
     ours = our_code(key, claims)
 
@@ -134,6 +112,10 @@ def peer_candidates(alg: Alg, now: int) -> dict[str, Callable[[], object]]:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+# The peers (PyJWT, joserfc, pycose) are imported in their functions: they are the load extra's,
+# and only the bench's --peers pass needs them.
 
 
 def _pyjwt(alg: Alg, key: PrivateKey, claims: dict[str, Any]) -> dict[str, Callable[[], object]]:

@@ -15,6 +15,7 @@ open-loop latency points, both on the first deployment only.
 from __future__ import annotations
 
 import datetime
+import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -33,10 +34,15 @@ from load_tests.bench.interleave import RoundsConfig, Subject, empty_wrk, run_ro
 from load_tests.bench.passes import memory_observer, open_loop_points, profile_pass
 from load_tests.bench.samples import SCHEMA, SCHEMA_VERSION, rounds_to_json
 from load_tests.bench.summary import summarise
+from load_tests.bodies import Target
 from load_tests.cluster import LocalCluster
 from load_tests.corpus import Corpus, load_corpus
+from load_tests.crosscheck import crosscheck
 from load_tests.machine import facts, wait_for_quiet
 from load_tests.processes import Server, gateway, gunicorn, reference, running
+from load_tests.runner import RunConfig
+from load_tests.selftest import write_dummy_corpus
+from load_tests.workload import RepeatModel
 
 PEER_SECONDS = 2.5  # micro.micro's unit: raw calls 3×, each algorithm's peers 4× this
 
@@ -263,12 +269,6 @@ def alg_shares(corpus: Corpus) -> dict[str, float]:
 
 def crosscheck_empty(cfg: BenchConfig, url: str, workdir: Path) -> dict[str, Any]:
     """This harness against wrk on the empty handler (closed loop, same connections)."""
-    from load_tests.bodies import Target
-    from load_tests.crosscheck import crosscheck
-    from load_tests.runner import RunConfig
-    from load_tests.selftest import write_dummy_corpus
-    from load_tests.workload import RepeatModel
-
     dummy = write_dummy_corpus(workdir / "dummy-corpus")
     wait_for_quiet(cfg.max_wait_s)
     empty_wrk(url, 1.0, cfg.connections, workdir)  # warm-up
@@ -293,6 +293,4 @@ def crosscheck_empty(cfg: BenchConfig, url: str, workdir: Path) -> dict[str, Any
 
 
 def write(doc: dict[str, Any], path: Path) -> None:
-    import json
-
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n")

@@ -1,6 +1,6 @@
 """Redis bytes per stored status at a realistic size, checked with the simulator's own world.
 
-    python -m load_tests.status_memory [--scale 0.0002] [--out DIR]
+    python -m load_tests.inprocess.status_memory [--scale 0.0002] [--out DIR]
 
 Writes a corpus at ``--scale`` (residents per person of the 2020 census: 0.0002 is about 280,000
 residents), starts an embedded Redis and one gateway, primes the hub with the corpus (every

@@ -1,6 +1,6 @@
 """Where a verification's time goes, layer by layer, measured in one process on a real Redis.
 
-    hcgw-load layers [--seconds 2] [--concurrency 64]   (or python -m load_tests.layers)
+    hcgw-load layers [--seconds 2] [--concurrency 64]   (or python -m load_tests.inprocess.layers)
 
 Prints the raw signature rates (the limits), then the service's rate for: a local-layer hit, a
 Redis-layer hit (local layer off), and a miss (every code new), each sequentially and with
@@ -19,20 +19,18 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import msgpack
-
 from gateway.config import IssuerConfig, Settings
-from gateway.core.crypto import generate_private_key, sign, verify_signature
-from gateway.core.model import Alg, Domain, IssuerCode
-from gateway.core.trust import KeyRecord
+from gateway.core.crypto import PrivateKey, generate_private_key, sign, verify_signature
+from gateway.core.model import Alg
+from gateway.core.trust import KeyRecord, TrustSnapshot
 from gateway.core.verify import verify
-from gateway.core.wire import decode_code, encode_envelope
+from gateway.core.wire import decode_code
 from gateway.metrics import Metrics
 from gateway.store.connection import redis_client
 from gateway.store.embedded import EmbeddedRedis
+from gateway.store.registry import RegistryStore
 from gateway.web.hub import build_hub
-
-ISS = IssuerCode("440000")
+from load_tests.inprocess.codes import ISS, claims, our_code
 
 
 def rate(fn: Callable[[], object], seconds: float) -> float:
@@ -58,24 +56,8 @@ async def arate(fn: Callable[[], Awaitable[int]], seconds: float, concurrency: i
     return done / (time.perf_counter() - start)
 
 
-def make_code(key, now: int, i: int) -> bytes:  # type: ignore[no-untyped-def]
-    claims = {
-        1: ISS,
-        2: os.urandom(16),
-        4: now + 3600,
-        6: now,
-        7: 0,
-        8: 1,
-        9: i.to_bytes(16, "big"),
-        10: "张*",
-    }
-    return encode_envelope(
-        Domain.CODE,
-        key.public.alg,
-        key.public.kid,
-        msgpack.packb(claims, use_bin_type=True),
-        lambda m: sign(key, m),
-    )
+def make_code(key: PrivateKey, now: int, i: int) -> bytes:
+    return our_code(key, claims(now, i.to_bytes(16, "big")))
 
 
 async def main(seconds: float, concurrency: int) -> None:
@@ -93,8 +75,6 @@ async def main(seconds: float, concurrency: int) -> None:
         )
     key = generate_private_key(Alg.ED25519)
     raw = make_code(key, now, 0)
-    from gateway.core.trust import TrustSnapshot
-
     trust = TrustSnapshot.build(1, [ISS], [KeyRecord(ISS, key.public, now - 60, now + 86400)])
     rows.append(
         (
@@ -112,8 +92,6 @@ async def main(seconds: float, concurrency: int) -> None:
             hub = build_hub(
                 settings, redis, generate_private_key(Alg.ED25519), Metrics([ISS]), time.time
             )
-            from gateway.store.registry import RegistryStore
-
             await RegistryStore(redis).add(
                 KeyRecord(ISS, key.public, now - 60, now + 86400), at=now, floor=0
             )
