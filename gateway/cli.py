@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.config import ConfigError, load_settings
+from gateway.offline import commands as offline
 from gateway.server import load_or_create_hub_key, run_worker, serve
 from gateway.store.embedded import DataDirInUse
 from gateway.web.hub import DurabilityRefused
@@ -42,11 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--bytes", type=int, default=32, help="token entropy in bytes (at least 16)")
     k = sub.add_parser("keygen", help="make the hub's trust-list key")
     k.add_argument("path", type=Path)
+    offline.add_commands(sub, os.environ)  # trustlist fetch|show, verify --offline
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in offline.COMMANDS:
+        return offline.run(args, os.environ)
     logging.basicConfig(
         level=os.environ.get("HCGW_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

@@ -6,6 +6,12 @@ acknowledged (and which of them it acknowledged revoking), and each issuer's sta
 and returns the whole verdict of SPEC §3.2, field by field; ``differences`` compares it with
 the hub's. Time steps use the simulator's clock: the scenario keeps every code well clear of
 its ``exp`` and of ``iat − 300`` so that the hub's clock, read a moment later, agrees.
+
+``expect_offline`` is what a terminal verifying offline must answer (SPEC §6): the same steps
+over the keys the hub held when the terminal fetched its trust list (``HubModel.offline_view``,
+taken then), with no status at all, so the colour is the code's own and ``status_sv`` null,
+and the answer must say ``"offline": true, "status_checked": false``. Nothing here comes from
+the gateway's code or from the list's bytes: only from what the hub acknowledged.
 """
 
 from __future__ import annotations
@@ -71,6 +77,11 @@ class HubModel:
         view = self.statuses.get(iss)
         return view.status_of(sub) if view is not None else None
 
+    def offline_view(self) -> HubModel:
+        """The keys as the hub holds them now, and no statuses: what a trust list fetched now
+        lets a terminal know (key facts are frozen, so a copy of the mapping is a snapshot)."""
+        return HubModel(self.enrolled, dict(self.keys))
+
 
 def _invalid(reason: str, **filled: Any) -> Verdict:
     verdict: Verdict = dict.fromkeys(FIELDS)
@@ -122,14 +133,23 @@ def expect(code: IssuedCode, hub: HubModel, now: int) -> Verdict:
     }
 
 
+def expect_offline(code: IssuedCode, view: HubModel, now: int) -> Verdict:
+    """SPEC §3.1 without statuses, over ``view`` (the model when the terminal's list was
+    fetched, from ``offline_view``), marked as an offline answer."""
+    verdict = expect(code, view, now)
+    verdict.update(offline=True, status_checked=False)
+    return verdict
+
+
 def differences(expected: Verdict, got: Any) -> list[str]:
-    """Field by field: ``["colour: expected 'red', got 'green'", …]``; empty when they agree."""
+    """Field by field: ``["colour: expected 'red', got 'green'", …]``; empty when they agree.
+    Every field of the expectation is compared: SPEC §3.2's ten, and an offline answer's own."""
     if not isinstance(got, dict):
         return [f"the answer is not a verdict object: {got!r:.80}"]
     return [
-        f"{name}: expected {expected[name]!r}, got {got.get(name)!r}"
-        for name in FIELDS
-        if got.get(name, "<missing>") != expected[name]
+        f"{name}: expected {want!r}, got {got.get(name)!r}"
+        for name, want in expected.items()
+        if got.get(name, "<missing>") != want
     ]
 
 

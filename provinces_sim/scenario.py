@@ -10,7 +10,9 @@ Before the first tick every issuer reads its mark and registers its keys. Each t
    ticks, so some codes carry an ``sv`` the hub has not heard of yet) and pushed;
 4. travellers: trips by the gravity model, each scanned at its destination by a terminal, the
    railway or an airline, a share of them with bad codes or old screenshots; every verdict is
-   checked against the oracle.
+   checked against the oracle. Before the scans the trust mirror fetches the hub's signed trust
+   list for the terminals. While the hub is down, terminals verify offline against it (SPEC
+   §6, no statuses, checked by the oracle's ``expect_offline``); rail and aviation wait.
 
 Scans happen only when no status push is in doubt, so the oracle knows exactly what the hub
 holds. At the end everything is pushed, every mark is compared with the issuer's last seq, and
@@ -40,10 +42,10 @@ from provinces_sim.hub import HubApi
 from provinces_sim.issuer import Issuer, Resident
 from provinces_sim.keylife import KeyKeeper
 from provinces_sim.oracle import HubModel
-from provinces_sim.scanning import Scan, Scanner
+from provinces_sim.scanning import OfflineTerminals, Scan, Scanner
 from provinces_sim.statuslog import ChannelStats, StatusChannel
 from provinces_sim.tally import Tally
-from provinces_sim.world import AVIATION_CLIENT, RAIL_CLIENT, World
+from provinces_sim.world import AVIATION_CLIENT, RAIL_CLIENT, TRUST_CLIENT, World
 
 EXP_MARGIN = 90  # a phone refreshes a code this close to its exp; scans stay clear of it
 SWEEP_BATCH = 1000
@@ -157,12 +159,23 @@ class Scenario:
         self.forger = Forger(world.issuers, random.Random(f"{seed}:forge"), settings.lifetime)
         self.gravity = Gravity({p.iss: p.population_m for p in BY_ISS.values()})
         self.tally = Tally()
-        self.scanner = Scanner(hub, self.model, self.tally, clock, random.Random(f"{seed}:scan"))
+        mirror = world.clients.get(TRUST_CLIENT)  # a keystore without one: no offline fallback
+        self.terminals = OfflineTerminals(hub, mirror, self.model) if mirror else None
+        self.scanner = Scanner(
+            hub,
+            self.model,
+            self.tally,
+            clock,
+            random.Random(f"{seed}:scan"),
+            offline=self.terminals,
+        )
         self.story: list[str] = []
         self._first_sv: dict[str, int] = {}
         self._hub_up = True
         self._back_at: int | None = None
         self._skipped = 0
+        self._waited = 0  # rail and aviation passengers not scanned while the hub was down
+        self._offline_at_kill = 0
         self._failures: list[str] = []
         self._started = time.monotonic()
 
@@ -200,6 +213,8 @@ class Scenario:
     async def _bring_up(self) -> None:
         await asyncio.gather(*(c.start() for c in self.channels.values()))
         await asyncio.gather(*(self.keys.ensure(i) for i in self.world.issuers.values()))
+        if self.terminals is not None:
+            await self.terminals.pin()
         now = int(self._clock())
         for issuer in self.world.issuers.values():
             channel = self.channels[issuer.iss]
@@ -220,6 +235,7 @@ class Scenario:
         plan, now = self.plan, int(self._clock())
         if tick == plan.restart_at and self._control is not None:
             self._tell(f"hub restart: {await self._control.kill()}")
+            self._offline_at_kill = self.tally.requests["offline"]
             self._hub_up, self._back_at = False, tick + plan.downtime
         elif tick == self._back_at and self._control is not None:
             await self._hub_back()
@@ -239,9 +255,24 @@ class Scenario:
                 channel.seal()
         await self._push()
         if self._hub_up and await self._settled():
+            await self._refresh_terminals()
             await self._travel(tick, now)
+        elif not self._hub_up and self.terminals is not None and self.terminals.ready:
+            await self._travel(tick, now, hub_down=True)
         else:
             self._skipped += 1
+
+    async def _refresh_terminals(self) -> None:
+        """The mirror fetches the list while nothing the oracle knows of keys is in flux."""
+        if self.terminals is None:
+            return
+        try:
+            refused = await self.terminals.refresh()
+        except (HubUnreachable, HubRefused) as exc:  # the terminals keep the list they hold
+            self.tally.errors[f"trust list fetch: {exc}"[:200]] += 1
+            return
+        if refused is not None:  # SPEC §6: an older list, or another signer
+            self._failures.append(f"the terminals refused the hub's trust list: {refused}")
 
     async def _push(self) -> None:
         results = await asyncio.gather(
@@ -308,6 +339,13 @@ class Scenario:
 
     async def _hub_back(self) -> None:
         assert self._control is not None  # only called when a restart was planned
+        if self.terminals is not None and self.terminals.ready:
+            self._tell(
+                "while the hub was down, terminals verified "
+                f"{self.tally.requests['offline'] - self._offline_at_kill:,} "
+                f"codes offline against trust list version {self.terminals.version} (statuses "
+                f"not checked); {self._waited:,} rail and air passengers waited"
+            )
         before = self._sum_stats()
         started = await self._control.start()
         self._hub_up = True
@@ -351,7 +389,7 @@ class Scenario:
             r.phone_tick = tick
         return code
 
-    async def _travel(self, tick: int, now: int) -> None:
+    async def _travel(self, tick: int, now: int, *, hub_down: bool = False) -> None:
         rng, settings = self._rng, self.settings
         kinds = self.forger.kinds()
         if not self.forger.captured:
@@ -364,6 +402,9 @@ class Scenario:
             traveller = issuer.residents[rng.randrange(len(issuer.residents))]
             self.epidemic.note_trip(traveller, destination, tick)
             client = self.world.clients[self._client_for(destination)]
+            if hub_down and client.kind != "terminal":
+                self._waited += 1
+                continue
             roll = rng.random()
             shot = traveller.screenshot
             if roll < settings.bad_share:
