@@ -14,6 +14,7 @@ says it holds, and for the tests; it refuses an ``r`` or ``s`` outside ``1 … n
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import TypeAlias
 
@@ -103,7 +104,8 @@ class SigningKey:
         self.kid = kid_of(self.spki)
 
     def __repr__(self) -> str:
-        return f"SigningKey({self.alg}, kid={self.kid.hex()})"
+        kid = base64.urlsafe_b64encode(self.kid).rstrip(b"=").decode()  # as the hub spells it
+        return f"SigningKey({self.alg}, kid={kid})"
 
     @classmethod
     def generate(cls, alg: str) -> SigningKey:

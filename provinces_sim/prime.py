@@ -27,7 +27,7 @@ from provinces_sim.issuer import KeyState
 from provinces_sim.keylife import KeyKeeper
 from provinces_sim.oracle import HubModel
 from provinces_sim.statuslog import StatusChannel
-from provinces_sim.wire import TRUST, from_b64url, open_envelope
+from provinces_sim.wire import TRUST, b64url, from_b64url, open_envelope
 from provinces_sim.world import World
 
 _FLUSH_ROUNDS = 5
@@ -116,6 +116,6 @@ async def _check_trust_list(hub: HubApi, world: World, manifest: dict[str, Any])
             }
             if entry is None or any(entry.get(f) != v for f, v in want.items()):
                 raise CorpusError(
-                    f"the hub's trust list does not hold key {key.kid.hex()} of {issuer.iss} as "
+                    f"the hub's trust list does not hold key {b64url(key.kid)} of {issuer.iss} as "
                     f"the corpus needs it: {entry!r:.300}"
                 )

@@ -46,6 +46,8 @@ class TestKeyAdd:
         assert (await add(hub, GD))[1]["error"] == "kid_collision"
         status, body = await add(hub, BJ, key=hub.world.issuers[GD].code_key)
         assert (status, body["error"]) == (409, "kid_collision")
+        kid = hub.world.issuers[GD].code_key.public.kid
+        assert encode_b64url(kid) in body["detail"]  # spelled as in verdicts, not in hex
 
     async def test_a_key_whose_algorithm_is_not_alg_is_422_invalid_key(self, hub) -> None:
         w = hub.world
@@ -165,6 +167,7 @@ class TestRevoke:
             hub, f"/v1/issuers/{HB}/keys/revoke", hub.world.message(HB, "key.revoke", kid=kid)
         )
         assert (status, body["error"]) == (404, "not_found")
+        assert encode_b64url(kid) in body["detail"] and kid.hex() not in body["detail"]
         assert (await verify(hub, hub.world.code(GD)))["valid"] is True
 
 

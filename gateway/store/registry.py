@@ -21,6 +21,7 @@ from redis.exceptions import NoScriptError
 from gateway.core.crypto import load_public_key
 from gateway.core.model import IssuerCode, KeyId
 from gateway.core.trust import KeyRecord, RegistryStamp, TrustSnapshot
+from gateway.core.wire import encode_b64url
 from gateway.errors import KidCollision, NotFound, Unavailable
 from gateway.store import keys
 from gateway.store.connection import RedisClient
@@ -83,7 +84,8 @@ class RegistryStore:
                 )
             )
             if records[-1].kid != kid:
-                raise ValueError(f"registry row {kid.hex()} holds another key")  # corrupt store
+                # a corrupt store
+                raise ValueError(f"registry row {encode_b64url(kid)} holds another key")
         stamp = stamp_from(version, token)
         return TrustSnapshot.build(stamp.version, issuers, records, stamp.token)
 
@@ -114,7 +116,7 @@ class RegistryStore:
                 [record.kid, msgpack.packb(row, use_bin_type=True), record.iss, *_new(floor)],
             )
         if version == -1:
-            raise KidCollision(f"kid {record.kid.hex()} is registered already")
+            raise KidCollision(f"kid {encode_b64url(record.kid)} is registered already")
         return int(version)
 
     async def revoke(self, iss: IssuerCode, kid: KeyId, *, at: int, floor: int) -> int | None:
@@ -127,7 +129,7 @@ class RegistryStore:
                 [kid, iss, at, *_new(floor)],
             )
         if result == -1:
-            raise NotFound(f"issuer {iss} holds no key {kid.hex()}")
+            raise NotFound(f"issuer {iss} holds no key {encode_b64url(kid)}")
         return None if result == 0 else int(result)
 
     async def renumber(self, seen: RegistryStamp, floor: int) -> bool:
