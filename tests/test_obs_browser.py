@@ -1,6 +1,8 @@
 """The dashboard in a real browser: headless Chromium (Debian ``chromium``) driven over the
 DevTools protocol loads /dashboard from a hub with all 32 issuers enrolled, with no console error,
-draws the 32 tiles, and its numbers move while traffic flows and end at exactly what was sent.
+draws the 32 tiles, and its numbers move while traffic flows and end at exactly what was sent;
+401s show on the error panel, the red share on its own chart with a time axis, and a revocation
+stays in the filtered event list behind a flood of status pushes.
 The screenshot is saved as test-artifacts/dashboard.png (docs/dashboard.png is a copy of one).
 
 Skipped, with the reason, when Chromium is absent (Debian: ``apt-get install chromium``;
@@ -14,17 +16,19 @@ import base64
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from factory import MSGPACK, NOW, Issuer, World, bearer, pack
+from factory import BJ, GD, MSGPACK, NOW, Issuer, World, bearer, pack
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg, IssuerCode
 from gateway.operator.tiles import TILES
@@ -150,6 +154,32 @@ async def browser(tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, 
             process.wait()
 
 
+@asynccontextmanager
+async def open_dashboard(
+    session: aiohttp.ClientSession, devtools_url: str, port: int
+) -> AsyncIterator[DevTools]:
+    """Chromium's first tab at 1600 px wide on the hub's /dashboard, once it has polled twice."""
+    async with session.get(f"{devtools_url}/json/list") as r:
+        pages = [t for t in await r.json() if t["type"] == "page"]
+    async with session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+        tab = DevTools(ws)
+        try:
+            for domain in ("Runtime", "Log", "Page"):
+                await tab.call(f"{domain}.enable")
+            await tab.call(
+                "Emulation.setDeviceMetricsOverride",
+                width=1600,
+                height=1300,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+            await tab.call("Page.navigate", url=f"http://127.0.0.1:{port}/dashboard")
+            await tab.until("document.body && Number(document.body.dataset.polls || 0) >= 2")
+            yield tab
+        finally:
+            await tab.close()
+
+
 def national_world() -> World:
     world = World()
     for tile in TILES:
@@ -181,21 +211,7 @@ async def test_the_dashboard_loads_clean_shows_32_tiles_and_follows_the_traffic(
         r = await hub.post(f"/v1/issuers/{path}", data=body, headers=MSGPACK)
         assert r.status in (200, 201)
 
-    async with session.get(f"{devtools_url}/json/list") as r:
-        pages = [t for t in await r.json() if t["type"] == "page"]
-    async with session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-        tab = DevTools(ws)
-        for domain in ("Runtime", "Log", "Page"):
-            await tab.call(f"{domain}.enable")
-        await tab.call(
-            "Emulation.setDeviceMetricsOverride",
-            width=1600,
-            height=1300,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
-        await tab.call("Page.navigate", url=f"http://127.0.0.1:{hub.server.port}/dashboard")
-        await tab.until("document.body && Number(document.body.dataset.polls || 0) >= 2")
+    async with open_dashboard(session, devtools_url, hub.server.port) as tab:
         assert await tab.evaluate("document.querySelectorAll('#tiles .tile').length") == 32
         assert await tab.evaluate("document.querySelectorAll('#tiles .tile.off').length") == 0
         assert await tab.evaluate("document.getElementById('total').textContent") == "0"
@@ -235,7 +251,9 @@ async def test_the_dashboard_loads_clean_shows_32_tiles_and_follows_the_traffic(
                     hub.post(f"/v1/issuers/{iss}/status", data=world.status(iss, events),
                              headers=MSGPACK)
                 )  # fmt: skip
-            assert all(r.status == 200 for r in await asyncio.gather(*calls))
+            unauthenticated = [hub.post("/v1/verify", data=c, headers=MSGPACK) for c in codes[:2]]
+            answers = await asyncio.gather(*calls, *unauthenticated)
+            assert [r.status for r in answers] == [200] * len(calls) + [401] * 2
             sent += len(codes)
             ticks += 1
             rates_seen.add(await tab.evaluate("document.getElementById('rate-total').textContent"))
@@ -249,6 +267,7 @@ async def test_the_dashboard_loads_clean_shows_32_tiles_and_follows_the_traffic(
             ".classList.contains('spike')"
         )
         assert await tab.evaluate("document.querySelectorAll('#events tr').length") == 12
+        assert float(await tab.evaluate("document.getElementById('rate-errors').textContent")) > 0
         height = (await tab.call("Page.getLayoutMetrics"))["cssContentSize"]["height"]
         await tab.call(
             "Emulation.setDeviceMetricsOverride",
@@ -261,4 +280,80 @@ async def test_the_dashboard_loads_clean_shows_32_tiles_and_follows_the_traffic(
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "dashboard.png").write_bytes(base64.b64decode(shot["data"]))
         assert tab.problems() == []
-        await tab.close()
+
+
+def number(text: str) -> float:
+    return float(text.rpartition(" ")[2].rstrip("%").replace(",", ""))
+
+
+async def test_401s_the_red_share_and_a_revocation_behind_status_pushes_show(
+    make_hub, browser
+) -> None:
+    session, devtools_url = browser
+    hub = await make_hub()
+    w = hub.world
+    for iss in (GD, BJ):
+        r = await hub.post(f"/v1/issuers/{iss}/keys", data=w.key_add(iss), headers=MSGPACK)
+        assert r.status == 201
+    async with open_dashboard(session, devtools_url, hub.server.port) as tab:
+        kid = w.issuers[BJ].code_key.public.kid
+        revoke = w.message(BJ, "key.revoke", kid=kid)
+        assert (await hub.post(f"/v1/issuers/{BJ}/keys/revoke", data=revoke, headers=MSGPACK)).ok
+        replayed = w.status(GD, [[bytes(16), 1, 1, NOW - 5]])
+        for status in (200, 409):  # the second time, a refused write: replay
+            r = await hub.post(f"/v1/issuers/{GD}/status", data=replayed, headers=MSGPACK)
+            assert r.status == status
+        errors_seen, red_seen, pushes = [0.0], [0.0], 0
+        started = time.monotonic()
+        while time.monotonic() < started + 4.0:  # about 40 x 401/s, 2 % red, 30 pushes/s
+            codes = [w.code(GD) for _ in range(49)] + [w.code(GD, col=2)]
+            answers = await asyncio.gather(
+                *(hub.post("/v1/verify", data=c, headers=MSGPACK) for c in codes[:4]),
+                *(hub.post("/v1/verify", data=c, headers={**bearer(), **MSGPACK}) for c in codes),
+            )
+            assert [r.status for r in answers] == [401] * 4 + [200] * 50
+            for _ in range(3):  # one after the other: each needs the seq before it
+                status = w.status(GD, [[os.urandom(16), 0, 1, NOW - 1]])
+                r = await hub.post(f"/v1/issuers/{GD}/status", data=status, headers=MSGPACK)
+                assert r.status == 200
+                pushes += 1
+            shown = await tab.evaluate(
+                "[document.getElementById('rate-errors').textContent,"
+                " document.getElementById('errors-401').textContent,"
+                " document.getElementById('red-share').textContent]"
+            )
+            if "—" not in "".join(shown):
+                assert number(shown[0]) >= number(shown[1])  # 401s and the replay's 409
+                errors_seen.append(number(shown[1]))
+                red_seen.append(number(shown[2]))
+            await asyncio.sleep(0.1)
+        assert pushes > 50  # more than the events list's ring: the revocation left "all"
+        assert max(errors_seen) >= 10, errors_seen  # the old page had no such panel
+        assert 1.0 <= max(red_seen) <= 3.0, red_seen  # percent: 1 of 50 codes
+        # The 401 line and the red share are drawn, over a time axis of the last two minutes.
+        for chart, key in (("chart-errors", "401"), ("chart-red", "red")):
+            assert await tab.evaluate(
+                f"document.querySelector('#{chart} path[data-key=\"{key}\"]') !== null"
+            )
+            ticks = await tab.evaluate(
+                f"[...document.querySelectorAll('#{chart} .xaxis span')].map(s => s.textContent)"
+            )
+            assert len(ticks) >= 3 and all(re.fullmatch(r"\d\d:\d\d:\d\d", t) for t in ticks)
+
+        rows = "[...document.querySelectorAll('#events tr')].map(tr => tr.textContent)"
+
+        async def listed(choice: str) -> list[str]:
+            await tab.evaluate(f"document.querySelector('[data-filter=\"{choice}\"]').click()")
+            return list(await tab.evaluate(rows))
+
+        kid_b64 = base64.urlsafe_b64encode(kid).rstrip(b"=").decode()
+        everything = await listed("all")
+        assert len(everything) == 12 and not any(kid_b64 in row for row in everything)
+        keys = await listed("keys")
+        assert "吊销密钥 key revoked" in keys[0] and kid_b64 in keys[0]
+        assert sum("新增密钥 key added" in row for row in keys) == 2
+        refusals = await listed("refusals")
+        assert len(refusals) == 1 and "拒绝 replay" in refusals[0]
+        both = await listed("keys-refusals")
+        assert len(both) == 4 and "拒绝 replay" in both[0] and kid_b64 in both[1]
+        assert tab.problems() == []

@@ -3,7 +3,8 @@
 "use strict";
 
 const POLL_MS = 1000;
-const KEEP = 120; // points kept for the charts: two minutes at one poll a second
+const SPAN = 120; // seconds of the hub's clock the charts show
+const TICK = 30; // seconds between the time axis' labels
 const SVG = "http://www.w3.org/2000/svg";
 const COLOURS = { green: "#2fb86b", yellow: "#e8c232", red: "#e5484d" };
 const PALETTE = [
@@ -11,6 +12,21 @@ const PALETTE = [
   "#6cc4a4", "#c9b458", "#9bb0ff", "#ff9f80", "#7fd1e8",
 ];
 const REASON_COLOURS = {};
+const STATUS_COLOURS = {
+  requests: "#8aa0b3", "401": "#e07b39", "403": "#b07cd8", "429": "#e8c232",
+  other_4xx: "#3aa6d8", "5xx": "#e5484d",
+};
+const STATUS_NAMES = {
+  requests: "请求 requests", "401": "401", "403": "403", "429": "429",
+  other_4xx: "其他 other 4xx", "5xx": "5xx",
+};
+const STATUSES = ["401", "403", "429", "other_4xx", "5xx"];
+const FILTERS = {
+  all: () => true,
+  keys: (e) => e.action.startsWith("key."),
+  refusals: (e) => e.outcome !== "ok",
+  "keys-refusals": (e) => e.action.startsWith("key.") || e.outcome !== "ok",
+};
 const ACTIONS = {
   "key.add": "新增密钥 key added",
   "key.revoke": "吊销密钥 key revoked",
@@ -20,6 +36,8 @@ const ACTIONS = {
 const points = [];
 let tiles = null;
 let reasons = null;
+let filter = "all";
+let last = null; // the last answer, drawn again when the filter changes
 
 function $(id) { return document.getElementById(id); }
 
@@ -41,6 +59,8 @@ function ms(seconds) {
 }
 
 function pct(x) { return x === null || x === undefined ? "—" : (x * 100).toFixed(1) + "%"; }
+
+function pct2(x) { return x === null || x === undefined ? "—" : (x * 100).toFixed(2) + "%"; }
 
 function duration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
@@ -112,54 +132,91 @@ function drawTiles(issuers) {
 }
 
 // ---------------------------------------------------------------- charts
+// Each chart is an SVG of lines over the last two minutes of polls, with HTML labels
+// beside it (an SVG stretched to its box would stretch its text): the time axis below, the
+// value axis on the left. Rates are drawn on a log scale, so 1 % of the traffic is a line a
+// decade or two under the rest, not a hair on top of a stack; the red share has its own chart.
 
-function drawStacked(svgId, keys, colours, maxId) {
-  const svg = $(svgId);
-  while (svg.firstChild) svg.removeChild(svg.firstChild);
-  const w = 600, h = 180;
-  const totals = points.map((p) => keys.reduce((s, k) => s + (p[k] || 0), 0));
-  const top = Math.max(1, ...totals) * 1.1;
-  const x = (i) => (KEEP - points.length + i) * (w / (KEEP - 1));
-  const y = (v) => h - (v / top) * h;
-  const base = points.map(() => 0);
-  for (const k of keys) {
-    const upper = points.map((p, i) => base[i] + (p[k] || 0));
-    if (points.length > 1) {
-      let d = "M" + x(0) + "," + y(upper[0]);
-      for (let i = 1; i < points.length; i++) d += "L" + x(i) + "," + y(upper[i]);
-      for (let i = points.length - 1; i >= 0; i--) d += "L" + x(i) + "," + y(base[i]);
-      el("path", { d: d + "Z", fill: colours[k], "fill-opacity": 0.85, stroke: "none" }, svg);
-    }
-    upper.forEach((v, i) => { base[i] = v; });
+const W = 600, H = 160;
+const LOG_FLOOR = 0.1; // per second: zero and anything under it sit on the bottom line
+
+function chart(id) {
+  const box = $(id);
+  if (!box.svg) {
+    box.svg = el("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" }, box);
+    box.yaxis = document.createElement("div");
+    box.yaxis.className = "yaxis";
+    box.xaxis = document.createElement("div");
+    box.xaxis.className = "xaxis";
+    box.append(box.yaxis, box.xaxis);
   }
-  if (maxId) text(maxId, "纵轴上限 axis top: " + num(top) + " /s");
+  return box;
 }
 
-function drawLines(svgId, keys, colours) {
-  const svg = $(svgId);
-  while (svg.firstChild) svg.removeChild(svg.firstChild);
-  const w = 600, h = 180;
-  const top = Math.max(1, ...points.flatMap((p) => keys.map((k) => p.reasons[k] || 0))) * 1.1;
-  const x = (i) => (KEEP - points.length + i) * (w / (KEEP - 1));
-  const y = (v) => h - (v / top) * h;
-  for (const k of keys) {
-    if (points.length < 2) continue;
+function label(parent, text, style) {
+  const span = document.createElement("span");
+  span.textContent = text;
+  Object.assign(span.style, style);
+  parent.appendChild(span);
+}
+
+function clock(at) {
+  return new Date(at * 1000).toLocaleTimeString("zh-CN", { hour12: false });
+}
+
+function drawChart(id, series, scale) {
+  const box = chart(id), svg = box.svg;
+  svg.replaceChildren();
+  box.yaxis.replaceChildren();
+  box.xaxis.replaceChildren();
+  const now = points.length ? points[points.length - 1].at : 0;
+  const x = (at) => ((at - (now - SPAN)) / SPAN) * W;
+  const values = series.flatMap((s) => points.map(s.value)).filter((v) => v !== null && v !== undefined);
+  const top = Math.max(0, ...values);
+  let y, ticks;
+  if (scale === "log") {
+    const hi = Math.max(1, Math.ceil(Math.log10(Math.max(top, 1) * 1.2)));
+    const lo = Math.log10(LOG_FLOOR);
+    y = (v) => H - ((Math.log10(Math.max(v, LOG_FLOOR)) - lo) / (hi - lo)) * H;
+    ticks = [];
+    for (let e = lo; e <= hi; e++) ticks.push([10 ** e, e < 0 ? (10 ** e).toFixed(-e) : num(10 ** e, 0)]);
+  } else { // a share: 0 to a little over the highest seen, at least 1 %
+    const hi = Math.max(0.01, top * 1.25);
+    y = (v) => H - (v / hi) * H;
+    ticks = [0, hi / 2, hi].map((v) => [v, (v * 100).toFixed(hi < 0.04 ? 2 : 1) + "%"]);
+  }
+  for (const [v, text] of ticks) {
+    el("line", { x1: 0, x2: W, y1: y(v), y2: y(v), class: "grid" }, svg);
+    label(box.yaxis, text, { top: (y(v) / H) * 100 + "%" });
+  }
+  for (let at = Math.ceil((now - SPAN) / TICK) * TICK; points.length && at <= now; at += TICK) {
+    el("line", { x1: x(at), x2: x(at), y1: 0, y2: H, class: "grid" }, svg);
+    label(box.xaxis, clock(at), { left: (x(at) / W) * 100 + "%" });
+  }
+  for (const s of series) {
     let d = "";
-    points.forEach((p, i) => { d += (i ? "L" : "M") + x(i) + "," + y(p.reasons[k] || 0); });
-    el("path", { d, fill: "none", stroke: colours[k], "stroke-width": 2 }, svg);
+    points.forEach((p) => {
+      const v = s.value(p);
+      if (v === null || v === undefined) return;
+      d += (d ? "L" : "M") + x(p.at).toFixed(1) + "," + y(v).toFixed(1);
+    });
+    if (d) {
+      el("path", { d, fill: "none", stroke: s.colour, "stroke-width": s.width || 2,
+        "vector-effect": "non-scaling-stroke", "data-key": s.key }, svg);
+    }
   }
 }
 
-function buildLegend(keys, colours) {
-  const legend = $("reason-legend");
+function buildLegend(legendId, keys, colours, names) {
+  const legend = $(legendId);
   for (const k of keys) {
     const item = document.createElement("span");
     const swatch = document.createElement("i");
     swatch.style.background = colours[k];
-    const label = document.createElement("span");
-    label.id = "reason-" + k;
-    label.textContent = k + " —";
-    item.append(swatch, label);
+    const value = document.createElement("span");
+    value.id = legendId.replace("legend", "") + k;
+    value.textContent = (names[k] || k) + " —";
+    item.append(swatch, value);
     legend.appendChild(item);
   }
 }
@@ -168,15 +225,15 @@ function buildLegend(keys, colours) {
 
 function drawEvents(events, names) {
   const body = $("events");
-  const rows = events.slice(0, 12).map((e) => {
+  const rows = events.filter(FILTERS[filter]).slice(0, 12).map((e) => {
     const tr = document.createElement("tr");
-    const when = new Date(e.at * 1000);
+    if (e.action === "key.revoke") tr.className = "revoke";
     const details = [];
     if (e.seq !== undefined) details.push("seq " + e.seq);
     if (e.events !== undefined) details.push(e.events + " events");
     if (e.applied !== undefined) details.push(e.applied + " applied");
     const cells = [
-      when.toLocaleTimeString("zh-CN", { hour12: false }),
+      clock(e.at),
       names[e.iss] ? `${names[e.iss]} ${e.iss}` : e.iss,
       ACTIONS[e.action] || e.action,
       e.outcome === "ok" ? "成功 ok" : "拒绝 " + e.outcome,
@@ -202,32 +259,64 @@ function drawEvents(events, names) {
   body.replaceChildren(...rows);
 }
 
+function chooseFilter(event) {
+  const button = event.target.closest("button[data-filter]");
+  if (!button) return;
+  filter = button.dataset.filter;
+  for (const b of $("event-filter").querySelectorAll("button")) b.classList.toggle("on", b === button);
+  if (last) drawEvents(last.events, Object.fromEntries(last.issuers.map((t) => [t.iss, t.zh])));
+}
+
+function sum(values) {
+  return values.some((x) => x === null) ? null : values.reduce((s, x) => s + x, 0);
+}
+
 function render(d) {
+  last = d;
   const v = d.verifications;
   const invalid = Object.values(v.by_reason).reduce((s, r) => s + (r.rate || 0), 0);
   const refused = Object.values(d.requests.rejected).reduce((s, r) => s + (r.rate || 0), 0);
+  const errors = sum(STATUSES.map((k) => d.requests.errors[k].rate));
   text("rate-total", num(v.rate));
   for (const c of ["green", "yellow", "red"]) text("rate-" + c, num(v.by_colour[c].rate));
   text("rate-invalid", v.rate === null ? "—" : num(invalid));
+  text("rate-requests", num(d.requests.rate));
+  text("rate-errors", num(errors));
   text("rate-rejected", v.rate === null ? "—" : num(refused));
   text("inflight", num(d.requests.inflight, 0));
   text("total", num(v.total, 0));
+  text("red-share", pct2(v.red_share));
 
   if (!reasons) {
     reasons = Object.keys(v.by_reason);
     reasons.forEach((r, i) => { REASON_COLOURS[r] = PALETTE[i % PALETTE.length]; });
-    buildLegend(reasons, REASON_COLOURS);
+    buildLegend("reason-legend", reasons, REASON_COLOURS, {});
+    buildLegend("errors-legend", ["requests", ...STATUSES], STATUS_COLOURS, STATUS_NAMES);
+    buildLegend("colour-legend", ["green", "yellow", "red"], COLOURS, {});
   }
   for (const r of reasons) text("reason-" + r, r + " " + num(v.by_reason[r].rate));
+  text("errors-requests", STATUS_NAMES.requests + " " + num(d.requests.rate));
+  for (const k of STATUSES) text("errors-" + k, STATUS_NAMES[k] + " " + num(d.requests.errors[k].rate));
+  for (const c of ["green", "yellow", "red"]) text("colour-" + c, c + " " + num(v.by_colour[c].rate));
   if (v.rate !== null) {
-    const p = { reasons: {} };
+    // When the page got it: a hub in a test keeps its clock still, and polls are what is drawn.
+    const at = Date.now() / 1000;
+    const p = { at, reasons: {}, errors: {}, requests: d.requests.rate, red_share: v.red_share };
     for (const c of ["green", "yellow", "red"]) p[c] = v.by_colour[c].rate;
     for (const r of reasons) p.reasons[r] = v.by_reason[r].rate;
+    for (const k of STATUSES) p.errors[k] = d.requests.errors[k].rate;
     points.push(p);
-    if (points.length > KEEP) points.shift();
+    while (points.length && points[0].at < at - SPAN) points.shift();
   }
-  drawStacked("chart-colour", ["green", "yellow", "red"], COLOURS, "chart-colour-max");
-  drawLines("chart-reason", reasons, REASON_COLOURS);
+  drawChart("chart-errors", [
+    { key: "requests", colour: STATUS_COLOURS.requests, value: (p) => p.requests, width: 1.5 },
+    ...STATUSES.map((k) => ({ key: k, colour: STATUS_COLOURS[k], value: (p) => p.errors[k] })),
+  ], "log");
+  drawChart("chart-red", [{ key: "red", colour: COLOURS.red, value: (p) => p.red_share }], "share");
+  drawChart("chart-colour", ["green", "yellow", "red"].map(
+    (c) => ({ key: c, colour: COLOURS[c], value: (p) => p[c] })), "log");
+  drawChart("chart-reason", reasons.map(
+    (r) => ({ key: r, colour: REASON_COLOURS[r], value: (p) => p.reasons[r] })), "log");
   drawTiles(d.issuers);
 
   for (const layer of ["local", "redis"]) {
@@ -273,4 +362,5 @@ async function poll() {
   }
 }
 
+$("event-filter").addEventListener("click", chooseFilter);
 poll();
