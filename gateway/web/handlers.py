@@ -15,6 +15,7 @@ from gateway.core.model import Verdict
 from gateway.core.wire import encode_b64url
 from gateway.errors import HcgwError, Unavailable
 from gateway.web import bodies
+from gateway.web.answers import json_response
 from gateway.web.dashboard import add_dashboard_routes
 from gateway.web.hub import HUB
 from gateway.web.openapi import openapi_document
@@ -75,7 +76,7 @@ async def trust_list(request: web.Request) -> web.Response:
 
 async def trust_list_key(request: web.Request) -> web.Response:
     public = request.app[HUB].hub_key.public
-    return web.json_response({"alg": public.alg.value, "spki": encode_b64url(public.spki)})
+    return json_response({"alg": public.alg.value, "spki": encode_b64url(public.spki)})
 
 
 async def _management(request: web.Request, typ: str) -> web.Response:
@@ -83,7 +84,7 @@ async def _management(request: web.Request, typ: str) -> web.Response:
     # SPEC §4's order: body size and type first, then the path's issuer (in the service).
     _, body = await bodies.read_body(request, bodies.ADMIN_MAX, (bodies.MSGPACK,))
     answer = await hub.management.handle(request.match_info["iss"], typ, body)
-    return web.json_response(answer.body, status=answer.status)
+    return json_response(answer.body, status=answer.status)
 
 
 async def add_key(request: web.Request) -> web.Response:
@@ -99,27 +100,27 @@ async def post_status(request: web.Request) -> web.Response:
 
 
 async def get_mark(request: web.Request) -> web.Response:
-    return web.json_response(
+    return json_response(
         {"mark": await request.app[HUB].management.mark(request.match_info["iss"])}
     )
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "pid": os.getpid()})
+    return json_response({"status": "ok", "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:
     reasons = await request.app[HUB].readiness()
     if reasons:
         error = Unavailable("not ready: " + "; ".join(reasons))
-        return web.json_response(
+        return json_response(
             {"ready": False, "reasons": reasons, **error.body()}, status=503, headers=error.headers
         )
-    return web.json_response({"ready": True, "reasons": []})
+    return json_response({"ready": True, "reasons": []})
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return json_response(openapi_document())
 
 
 def add_routes(app: web.Application, *, operator_views: bool = True) -> None:

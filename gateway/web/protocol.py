@@ -33,6 +33,7 @@ from aiohttp.http_parser import RawRequestMessage
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.errors import BadRequest, HcgwError, MethodNotAllowed
+from gateway.web.answers import json_response
 
 log = logging.getLogger("hcgw.connections")
 
@@ -52,7 +53,7 @@ def in_request(connection: web.RequestHandler) -> bool:
 
 
 def _refusal(error: HcgwError) -> web.Response:
-    response = web.json_response(error.body(), status=error.status, headers=error.headers)
+    response = json_response(error.body(), status=error.status, headers=error.headers)
     response.force_close()
     return response
 
