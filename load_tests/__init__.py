@@ -1,6 +1,7 @@
 """Load tests and benchmarks: figures reported as ratios to limits measured in the same run.
 
-Four rooms, each with what it may import (import-linter contracts in pyproject.toml):
+Four rooms and perf/'s scripts, each with what it may import (import-linter contracts in
+pyproject.toml):
 
 - the harness, every top-level module (runner, generator, schedule, workload, its own HTTP
   client, histograms, verdict, report, table, plot, crosscheck, selftest, ...): drives a hub over
@@ -13,4 +14,6 @@ Four rooms, each with what it may import (import-linter contracts in pyproject.t
 - ``inprocess/``: in-process introspection of the gateway (``layers``, ``status_memory``); the
   only room that may import any of the gateway.
 - ``cluster``: a fixture the tests import too, a local Redis Cluster of embedded servers.
+- ``perf/``: micro-benchmarks of the gateway's hot paths, scripts run by hand by path
+  (``python load_tests/perf/hotpath.py``); they import the gateway they measure and no more.
 """

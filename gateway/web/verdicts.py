@@ -3,8 +3,8 @@
 A batch of 100 verdicts used to be 100 dicts of ten entries, then the standard library's JSON
 encoder (its largest single cost, BENCHMARKS.md). Here each verdict becomes one
 ``msgspec.Struct`` built positionally, and msgspec encodes the list in C, as JSON or as msgpack
-(docs/decisions.md: msgspec over orjson, measured with perf/render.py). A key id is rendered
-once per key, not once per code.
+(docs/decisions.md: msgspec over orjson, measured with load_tests/perf/render.py). A key id is
+rendered once per key, not once per code.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Acknowledgement latency of ``status`` messages while the workers are busy (issue 11, item 2).
 
-    .venv/bin/python perf/acks.py [--workers 1,2] [--messages 300] [--leases both|on|off]
+    .venv/bin/python load_tests/perf/acks.py [--workers 1,2] [--messages 300] [--leases both|on|off]
 
 Starts ``hcgw serve`` (embedded Redis, loopback) with N workers, registers a key, then keeps
 the workers busy with 16 connections verifying cached codes (from another process, so that
@@ -137,7 +137,7 @@ def run(workers: int, leases: bool, messages: int) -> None:
         cfg = config(tmp, port, workers, leases, upload)
         ready = tmp / "ready"
         with open(tmp / "log", "wb") as log:
-            process = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
+            process = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "serve", "--config", str(cfg), "--ready-file",
                  str(ready)], stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
             )  # fmt: skip

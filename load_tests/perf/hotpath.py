@@ -1,8 +1,8 @@
 """Hot-path measurements of issue 11, in one process on a real Redis (no HTTP).
 
-    .venv/bin/python perf/hotpath.py gc [--codes 50000]
-    .venv/bin/python perf/hotpath.py stall [--seconds 10] [--batch 1000] [--leases]
-    .venv/bin/python perf/hotpath.py hits [--seconds 2] [--leases]
+    .venv/bin/python load_tests/perf/hotpath.py gc [--codes 50000]
+    .venv/bin/python load_tests/perf/hotpath.py stall [--seconds 10] [--batch 1000] [--leases]
+    .venv/bin/python load_tests/perf/hotpath.py hits [--seconds 2] [--leases]
 
 ``gc``: fills the local layer through ``VerificationService.verify`` (batches of 100 new
 codes), logging every automatic collection with ``gc.callbacks`` (``--freeze``: after

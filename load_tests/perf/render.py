@@ -1,6 +1,6 @@
 """Verdict rendering: the standard library's JSON against orjson and msgspec, on our shapes.
 
-    .venv/bin/python perf/render.py [--rounds 5]
+    .venv/bin/python load_tests/perf/render.py [--rounds 5]
 
 Needs orjson beside the hub's own dependencies (``.venv/bin/pip install orjson``): it is
 measured here, not used. Each line: µs per verdict (best of ``rounds`` timeit repeats), in

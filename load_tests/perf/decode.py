@@ -1,6 +1,6 @@
 """Decoding one code: ``decode_code`` and its parts, µs per call (best of 5 × 20,000).
 
-    .venv/bin/python perf/decode.py     (PYTHONPATH=<worktree> for another revision)
+    .venv/bin/python load_tests/perf/decode.py     (PYTHONPATH=<worktree> for another revision)
 """
 
 from __future__ import annotations

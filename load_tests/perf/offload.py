@@ -1,6 +1,6 @@
 """Item 7's choice: slices that yield, or signature checks in a thread, for a batch's checks.
 
-    .venv/bin/python perf/offload.py [--seconds 5] [--codes 1000]
+    .venv/bin/python load_tests/perf/offload.py [--seconds 5] [--codes 1000]
 
 One task checks batches of ``codes`` Ed25519 / ES256 signatures (half each) back to back, either
 on the loop in slices of 1 ms that yield (``asyncio.sleep(0)``), or in chunks of 50 handed to
