@@ -42,7 +42,11 @@ def progress_line(p: Progress) -> str:
     t = p.tally
     o = t.outcomes()
     invalid = t.scans - sum(o[c] for c in COLOURS)
-    hub = "" if p.hub_up else "  hub DOWN: issuers keep their status changes for later"
+    hub = (
+        ""
+        if p.hub_up
+        else "  hub DOWN: issuers keep their status changes, terminals verify offline"
+    )
     return (
         f"  tick {p.tick:>3}/{p.ticks} {p.phase:<8} scans {t.scans:>7,}  green {o['green']:>7,}"
         f"  yellow {o['yellow']:>5,}  red {o['red']:>4,}  invalid {invalid:>5,}"
