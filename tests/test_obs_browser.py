@@ -230,7 +230,7 @@ async def test_the_dashboard_loads_clean_shows_32_tiles_and_follows_the_traffic(
                     codes.append(rng.choice(seen))
                     continue
                 red = iss == HUBEI and late and rng.random() < 0.7
-                col = 2 if red else 1 if rng.random() < 0.03 else 0
+                col = 2 if red or rng.random() < 0.01 else 1 if rng.random() < 0.03 else 0
                 codes.append(world.code(iss, col=col, key=spare if iss == HUBEI else None))
             codes += [world.code(HUBEI), b"junk"]  # KEY_REVOKED and MALFORMED
             seen = (seen + codes[:-2])[-2000:]
