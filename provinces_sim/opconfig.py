@@ -8,8 +8,10 @@ stay in the keystore's clients.json; only their digests are written here.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
+from typing import Any
+
+import tomli_w
 
 from provinces_sim.wire import b64url
 from provinces_sim.world import World
@@ -17,41 +19,38 @@ from provinces_sim.world import World
 GatewayValue = str | int | float | bool
 
 
-def _toml(value: GatewayValue) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
+def _plain(value: GatewayValue) -> GatewayValue:
+    """A whole float as an integer (``rate = 10``, not ``10.0``), as the config has it."""
     if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+        return int(value)
+    return value
 
 
 def hub_config(world: World, gateway: Mapping[str, GatewayValue], *, note: str = "") -> str:
-    lines = [
+    header = [
         "# The hub's configuration for the simulated world of provinces_sim (SPEC §8).",
         f"# Written from the keystore: seed {world.seed}, scale {world.scale:g}. {note}".rstrip(),
         "# Client tokens are in the keystore's clients.json; only their SHA-256 is here.",
         "",
-        "[gateway]",
-        *(f"{key} = {_toml(value)}" for key, value in gateway.items()),
-        "",
     ]
-    for issuer in world.issuers.values():
-        lines += [
-            "[[issuer]]",
-            f"iss = {_toml(issuer.iss)}",
-            f"name = {_toml(issuer.province.name)}",
-            f"upload_keys = [{_toml(b64url(issuer.upload.spki))}]",
-            "",
-        ]
-    for client in world.clients.values():
-        lines += [
-            "[[client]]",
-            f"id = {_toml(client.id)}",
-            f"token_sha256 = {_toml(hashlib.sha256(client.token.encode()).hexdigest())}",
-            f"scopes = [{', '.join(_toml(s) for s in client.scopes)}]",
-            f"rate = {_toml(client.rate)}",
-            "",
-        ]
-    return "\n".join(lines)
+    doc: dict[str, Any] = {
+        "gateway": {key: _plain(value) for key, value in gateway.items()},
+        "issuer": [
+            {
+                "iss": issuer.iss,
+                "name": issuer.province.name,
+                "upload_keys": [b64url(issuer.upload.spki)],
+            }
+            for issuer in world.issuers.values()
+        ],
+        "client": [
+            {
+                "id": client.id,
+                "token_sha256": hashlib.sha256(client.token.encode()).hexdigest(),
+                "scopes": list(client.scopes),
+                "rate": _plain(client.rate),
+            }
+            for client in world.clients.values()
+        ],
+    }
+    return "\n".join(header) + "\n" + tomli_w.dumps(doc)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
+import tomli_w
 
 from gateway.config import ClientConfig, IssuerConfig, Settings, load_upload_key
 from gateway.core.crypto import PrivateKey, generate_private_key, sign, spki_of
@@ -157,30 +158,30 @@ def config_toml(
 ) -> str:
     """The operator's TOML for this world (SPEC §8), as ``hcgw serve`` reads it."""
     settings = world.settings()
-    lines = [
-        "[gateway]",
-        f'listen = "{listen}"',
-        f'redis_url = "{redis_url}"',
-        f'trust_key = "{trust_key}"',
-        *(f'{key} = "{value}"' for key, value in gateway.items()),
-        "",
-    ]
-    for issuer in world.issuers.values():
-        lines += [
-            "[[issuer]]",
-            f'iss = "{issuer.iss}"',
-            f'name = "issuer {issuer.iss}"',
-            f'upload_keys = ["{b64(spki_of(issuer.upload))}"]',
-            "",
-        ]
-    for client in settings.clients:
-        scopes = ", ".join(f'"{s}"' for s in sorted(client.scopes))
-        lines += [
-            "[[client]]",
-            f'id = "{client.id}"',
-            f'token_sha256 = "{client.token_sha256.hex()}"',
-            f"scopes = [{scopes}]",
-            f"rate = {client.rate}",
-            "",
-        ]
-    return "\n".join(lines)
+    return tomli_w.dumps(
+        {
+            "gateway": {
+                "listen": listen,
+                "redis_url": redis_url,
+                "trust_key": trust_key,
+                **gateway,
+            },
+            "issuer": [
+                {
+                    "iss": issuer.iss,
+                    "name": f"issuer {issuer.iss}",
+                    "upload_keys": [b64(spki_of(issuer.upload))],
+                }
+                for issuer in world.issuers.values()
+            ],
+            "client": [
+                {
+                    "id": client.id,
+                    "token_sha256": client.token_sha256.hex(),
+                    "scopes": sorted(client.scopes),
+                    "rate": client.rate,
+                }
+                for client in settings.clients
+            ],
+        }
+    )
