@@ -45,6 +45,7 @@ from provinces_sim.oracle import HubModel
 from provinces_sim.scanning import OfflineTerminals, Scan, Scanner
 from provinces_sim.statuslog import ChannelStats, StatusChannel
 from provinces_sim.tally import Tally
+from provinces_sim.wire import b64url
 from provinces_sim.world import AVIATION_CLIENT, RAIL_CLIENT, TRUST_CLIENT, World
 
 EXP_MARGIN = 90  # a phone refreshes a code this close to its exp; scans stay clear of it
@@ -311,7 +312,7 @@ class Scenario:
         new = await self.keys.rotate(issuer)
         self._tell(
             f"key rotation at {issuer.province.name}: new {new.key.alg} kid "
-            f"{new.key.kid.hex()} registered, then used; {old.kid.hex()} retired, its codes "
+            f"{b64url(new.key.kid)} registered, then used; {b64url(old.kid)} retired, its codes "
             "stay valid until they expire"
         )
 
@@ -332,7 +333,7 @@ class Scenario:
                 reissued += 1
         self.forger.capture(in_the_wild)
         self._tell(
-            f"key compromise at {issuer.province.name}: kid {leaked.kid.hex()} revoked after a "
+            f"key compromise at {issuer.province.name}: kid {b64url(leaked.kid)} revoked after a "
             f"new key was registered; {reissued} phone codes re-issued; the attacker keeps "
             "the leaked key and old codes"
         )

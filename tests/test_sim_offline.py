@@ -21,6 +21,7 @@ from provinces_sim.issuer import KeyState
 from provinces_sim.opconfig import hub_config
 from provinces_sim.oracle import HubModel, KeyFact, differences, expect, expect_offline
 from provinces_sim.scenario import Outcome, Scenario, Settings
+from provinces_sim.wire import b64url
 from provinces_sim.world import World
 
 SETTINGS = Settings(ticks=24, tick_seconds=0, trips_per_tick=300, downtime=5, seed=11)
@@ -81,6 +82,10 @@ async def test_terminals_verify_offline_while_the_hub_is_down_and_the_oracle_agr
     assert offline.outcomes["KEY_REVOKED"] > 0 and offline.outcomes["green"] > 0
     assert {"UNKNOWN_KID", "BAD_SIGNATURE", "EXPIRED"} <= set(offline.outcomes)
     assert any("terminals verified" in line and "offline" in line for line in outcome.story)
+    # the story spells kids as the hub does, base64url (issue 13: it said hex)
+    victim = scenario.world.issuers[scenario.plan.compromise_iss]
+    (revoked,) = [k.key.kid for k in victim.code_keys if k.state is KeyState.REVOKED]
+    assert any(f"kid {b64url(revoked)} revoked" in line for line in outcome.story)
 
 
 @pytest.mark.slow
