@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from factory import GD, MSGPACK, bearer
-from gateway.web.openapi import openapi_document
+from gateway.web.routes import openapi_document
 
 
 @pytest.fixture

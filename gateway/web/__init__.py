@@ -1,1 +1,1 @@
-"""aiohttp adapters: handlers, middleware, auth, the OpenAPI document."""
+"""aiohttp adapters: the route table, handlers, middleware, auth, the OpenAPI document."""

@@ -10,9 +10,9 @@ from aiohttp import web
 from gateway.config import Settings
 from gateway.core.crypto import PrivateKey
 from gateway.metrics import Metrics
-from gateway.web.handlers import add_operator_routes, add_routes
 from gateway.web.hub import HUB, hub_context
 from gateway.web.middleware import make_middlewares
+from gateway.web.routes import add_operator_routes, add_routes
 
 
 def create_app(

@@ -1,8 +1,8 @@
 """The operator views' HTTP adapters: ``GET /metrics``, ``GET /dashboard`` and the JSON it polls.
 
-All three are served where ``add_operator_routes`` puts them (the main listener, or the
-``admin_listen`` one); what they compute is ``gateway.operator``'s. The page is one
-self-contained HTML document (``static/dashboard.*``, inlined at import; no CDN, no external
+All three are routes of ``web.routes``, served where ``add_operator_routes`` puts them (the main
+listener, or the ``admin_listen`` one); what they compute is ``gateway.operator``'s. The page
+is one self-contained HTML document (``static/dashboard.*``, inlined at import; no CDN, no external
 script) whose script polls ``dashboard/data`` every second.
 """
 
@@ -66,9 +66,3 @@ async def dashboard_data(request: web.Request) -> web.Response:
         raise BadRequest(f"window must be a number of seconds from 1 to {MAX_WINDOW:.0f}")
     doc = await request.app[HUB].operator.dashboard_data(window)
     return web.json_response(doc, headers={"Cache-Control": "no-store"})
-
-
-def add_dashboard_routes(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/dashboard", dashboard)
-    app.router.add_get("/dashboard/data", dashboard_data)

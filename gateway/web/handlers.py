@@ -16,9 +16,7 @@ from gateway.core.wire import encode_b64url
 from gateway.errors import HcgwError, Unavailable
 from gateway.web import bodies
 from gateway.web.answers import json_response
-from gateway.web.dashboard import add_dashboard_routes
 from gateway.web.hub import HUB
-from gateway.web.openapi import openapi_document
 from gateway.web.verdicts import encode_verdict, encode_verdicts
 from gateway.web.verdicts import render_verdict as render_verdict  # the dict form, for tests
 
@@ -117,29 +115,3 @@ async def readyz(request: web.Request) -> web.Response:
             {"ready": False, "reasons": reasons, **error.body()}, status=503, headers=error.headers
         )
     return json_response({"ready": True, "reasons": []})
-
-
-async def openapi(request: web.Request) -> web.Response:
-    return json_response(openapi_document())
-
-
-def add_routes(app: web.Application, *, operator_views: bool = True) -> None:
-    r = app.router
-    r.add_post("/v1/verify", verify_one)
-    r.add_post("/v1/verify/batch", verify_batch)
-    r.add_get("/v1/trustlist", trust_list)
-    r.add_get("/v1/trustlist/key", trust_list_key)
-    r.add_post("/v1/issuers/{iss}/keys", add_key)
-    r.add_post("/v1/issuers/{iss}/keys/revoke", revoke_key)
-    r.add_post("/v1/issuers/{iss}/status", post_status)
-    r.add_get("/v1/issuers/{iss}/status/mark", get_mark)
-    r.add_get("/healthz", healthz)
-    r.add_get("/readyz", readyz)
-    r.add_get("/openapi.json", openapi)
-    if operator_views:
-        add_operator_routes(app)
-
-
-def add_operator_routes(app: web.Application) -> None:
-    """/metrics, /dashboard and /dashboard/data (``gateway.web.dashboard``)."""
-    add_dashboard_routes(app)

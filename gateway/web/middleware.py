@@ -19,13 +19,11 @@ from gateway.errors import BadRequest, HcgwError, MethodNotAllowed, NotFound, Ov
 from gateway.metrics import Metrics
 from gateway.metrics.logs import ErrorLog
 from gateway.web.answers import json_response
+from gateway.web.routes import UNLIMITED_PATHS
 
 # The ``code`` of a request that ended without an answer (its task was cancelled: the client
 # went away or the worker stopped), as nginx logs it.
 NO_ANSWER = 499
-
-# Operator views stay up when the hub is over its in-flight limit.
-_UNLIMITED = frozenset({"/healthz", "/readyz", "/metrics", "/dashboard", "/dashboard/data"})
 
 
 def error_response(error: HcgwError) -> web.Response:
@@ -60,7 +58,7 @@ def make_middlewares(metrics: Metrics, max_inflight: int) -> list[Middleware]:
 
     async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal inflight
-        counted = request.path not in _UNLIMITED
+        counted = request.path not in UNLIMITED_PATHS  # probes, operator views
         try:
             if request.version < HttpVersion10:  # a request line without a version: HTTP/0.9
                 raise BadRequest("HTTP/0.9 is not served; send HTTP/1.1")
