@@ -55,6 +55,7 @@ class Settings:
     local_cache_size: int = 100_000  # per-process verified-signature entries
     redis_deadline: float = 0.8  # seconds a request may wait on Redis before 503 unavailable
     access_log: bool = False
+    log_format: str = "json"  # or "text" (gateway.metrics.logs)
     header_timeout: float = 10.0  # seconds a connection has to send a request head
     max_connections: int = 0  # per worker; 0: as many as the open-file limit allows
     lease_invalidation: bool = False  # experimental: answer from memory under leases
@@ -70,7 +71,8 @@ _SCALARS = {
     f.name: f.type for f in dataclasses.fields(Settings) if f.name not in ("issuers", "clients")
 }
 _ISS = re.compile(r"[0-9]{6}")
-_SCOPES = frozenset({"verify", "trustlist"})
+SCOPES = frozenset({"verify", "trustlist"})
+LOG_FORMATS = ("json", "text")  # gateway.metrics.logs
 
 
 def split_host_port(value: str, key: str) -> tuple[str, int]:
@@ -147,8 +149,8 @@ def _client(i: int, raw: Mapping[str, Any]) -> ClientConfig:
     if len(token_sha256) != 32:
         raise ConfigError(f"{where} ({cid}) token_sha256 = {digest!r}: expected 64 hex digits")
     scopes = raw.get("scopes", [])
-    if not isinstance(scopes, list) or not set(scopes) <= _SCOPES:
-        raise ConfigError(f"{where} ({cid}) scopes = {scopes!r}: allowed {sorted(_SCOPES)}")
+    if not isinstance(scopes, list) or not set(scopes) <= SCOPES:
+        raise ConfigError(f"{where} ({cid}) scopes = {scopes!r}: allowed {sorted(SCOPES)}")
     rate = raw.get("rate")
     if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
         raise ConfigError(f"{where} ({cid}) rate = {rate!r}: expected requests per second > 0")
@@ -178,6 +180,10 @@ def parse_settings(doc: Mapping[str, Any], environ: Mapping[str, str]) -> Settin
             f"[gateway] redis_durability = {settings.redis_durability!r}: "
             "expected 'require' or 'warn'"
         )
+    if settings.log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"[gateway] log_format = {settings.log_format!r}: expected one of {LOG_FORMATS}"
+        )
     if settings.workers < 1 or settings.max_inflight < 1:
         raise ConfigError("[gateway] workers and max_inflight must be at least 1")
     if not settings.header_timeout > 0 or settings.max_connections < 0:
@@ -185,9 +191,14 @@ def parse_settings(doc: Mapping[str, Any], environ: Mapping[str, str]) -> Settin
             f"[gateway] header_timeout = {settings.header_timeout!r}, max_connections = "
             f"{settings.max_connections!r}: expected seconds > 0 and a count ≥ 0"
         )
-    settings.listen_host_port  # noqa: B018 - validates listen early, with the key's name
+    ports = [settings.listen_host_port[1]]  # validates listen early, with the key's name
     if settings.admin_listen:
-        split_host_port(settings.admin_listen, "admin_listen")
+        ports.append(split_host_port(settings.admin_listen, "admin_listen")[1])
+    if settings.workers > 1 and 0 in ports:
+        raise ConfigError(
+            f"[gateway] workers = {settings.workers} with port 0: each worker would listen on a "
+            "port of its own; name the port in listen and admin_listen"
+        )
     return settings
 
 

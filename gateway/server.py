@@ -5,6 +5,9 @@ runs one worker in this process or starts the supervisor of N workers (``gateway
 which share one port through SO_REUSEPORT. ``run_worker`` is the life of one worker: raise its
 open-file limit, listen (``gateway.web.connections`` holds connections to their limits), serve
 until SIGTERM or SIGINT, then stop accepting and finish the requests in flight, bodies and all.
+SIGHUP re-reads the config file's ``[[client]]`` entries: a file that does not load is refused
+with one line and the clients loaded stay. The hub's first line names its URLs and what it
+loaded (``announce``), its last says it stopped.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import os
 import resource
 import secrets
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from gateway.config import Settings, split_host_port
+from gateway.config import ConfigError, Settings, split_host_port
 from gateway.core.crypto import (
     PrivateKey,
     generate_private_key,
@@ -29,6 +33,7 @@ from gateway.core.crypto import (
 from gateway.core.model import Alg
 from gateway.store.embedded import EmbeddedRedis
 from gateway.web.app import create_admin_app, create_app
+from gateway.web.auth import Clients
 from gateway.web.connections import (
     ADMIN_CONNECTIONS,
     ConnectionLimits,
@@ -41,6 +46,74 @@ from gateway.web.hub import HUB
 log = logging.getLogger("hcgw")
 
 SHUTDOWN_GRACE = 30.0  # seconds in-flight requests get after SIGTERM
+
+Reload = Callable[[], Settings]  # reads the config file again, or raises ConfigError
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def bound(runner: web.BaseRunner) -> tuple[str, int]:
+    """The host and the real port of a runner's one listener (``listen`` may ask for port 0)."""
+    address = runner.addresses[0]
+    return str(address[0]), int(address[1])
+
+
+def announce(
+    settings: Settings, api: tuple[str, int], admin: tuple[str, int] | None, workers: int
+) -> None:
+    """The hub's start-up line: where its API and operator views are, what it loaded."""
+    api_url = _url(*api)
+    admin_url = _url(*admin) if admin is not None else api_url
+    fields = {
+        "event": "start",
+        "api": api_url,
+        "admin": admin_url,
+        "dashboard": f"{admin_url}/dashboard",
+        "metrics": f"{admin_url}/metrics",
+        "issuers": len(settings.issuers),
+        "clients": len(settings.clients),
+        "workers": workers,
+        "pid": os.getpid(),
+    }
+    log.info(
+        "hub ready: API %s, admin %s, dashboard %s; %d issuers, %d clients, %d worker%s",
+        api_url,
+        admin_url,
+        fields["dashboard"],
+        len(settings.issuers),
+        len(settings.clients),
+        workers,
+        "" if workers == 1 else "s",
+        extra={"fields": fields},
+    )
+
+
+def reload_clients(app: web.Application, reload: Reload) -> None:
+    """SIGHUP: the ``[[client]]`` entries of the config file replace the ones loaded, or, if
+    the file does not load, stay as they are. Nothing else of the file changes at run time."""
+    hub = app[HUB]
+    try:
+        fresh = reload().clients
+    except ConfigError as exc:
+        log.error(
+            "worker pid %d: SIGHUP: config file refused, its %d clients stay: %s",
+            os.getpid(),
+            len(hub.clients),
+            exc,
+            extra={"fields": {"event": "clients_refused"}},
+        )
+        return
+    change = hub.clients.change_to(fresh)
+    hub.clients = Clients(fresh)  # one reference: a request sees the old set or the new one
+    log.info(
+        "worker pid %d: SIGHUP: %d clients loaded (%s)",
+        os.getpid(),
+        len(fresh),
+        change,
+        extra={"fields": {"event": "clients_reloaded", "clients": len(fresh)}},
+    )
 
 
 def load_or_create_hub_key(path: Path) -> PrivateKey:
@@ -75,7 +148,11 @@ async def run_worker(
     *,
     reuse_port: bool = False,
     ready_file: Path | None = None,
+    reload: Reload | None = None,
+    announce_as: int = 0,
 ) -> None:
+    """One worker's life. ``reload`` is what SIGHUP calls; ``announce_as`` (the hub's number of
+    workers) makes this worker log the hub's start-up line, which a supervisor logs itself."""
     before, open_files, hard = raise_open_file_limit()
     cap = connection_cap(open_files, settings.max_connections)
     admin_cap = min(ADMIN_CONNECTIONS, max(1, cap // 2)) if settings.admin_listen else 0
@@ -103,6 +180,7 @@ async def run_worker(
     try:
         host, port = settings.listen_host_port
         await web.TCPSite(runner, host, port, backlog=1024, reuse_port=reuse_port).start()
+        host, port = bound(runner)
         if settings.admin_listen:
             admin_runner = HubRunner(
                 create_admin_app(app),
@@ -112,13 +190,22 @@ async def run_worker(
             await admin_runner.setup()
             admin_host, admin_port = split_host_port(settings.admin_listen, "admin_listen")
             await web.TCPSite(admin_runner, admin_host, admin_port, reuse_port=reuse_port).start()
-        log.info("worker pid %d listening on http://%s:%d", os.getpid(), host, port)
-        if ready_file is not None:
-            ready_file.write_text(f"{host}:{port}\n")  # noqa: ASYNC240 - once, at start-up
+        log.info("worker pid %d listening on %s", os.getpid(), _url(host, port))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        if reload is not None:
+            loop.add_signal_handler(signal.SIGHUP, reload_clients, app, reload)
+        if announce_as:
+            announce(
+                settings,
+                (host, port),
+                bound(admin_runner) if admin_runner is not None else None,
+                announce_as,
+            )
+        if ready_file is not None:
+            ready_file.write_text(f"{host}:{port}\n")  # noqa: ASYNC240 - once, at start-up
         await stop.wait()
         log.info("worker pid %d: stopping, finishing requests in flight", os.getpid())
     finally:
@@ -127,7 +214,9 @@ async def run_worker(
             await admin_runner.cleanup()
 
 
-async def serve(settings: Settings, environ: dict[str, str], *, ready_file: Path | None) -> int:
+async def serve(
+    settings: Settings, environ: dict[str, str], *, ready_file: Path | None, reload: Reload
+) -> int:
     """Run the hub: the embedded Redis if no URL is set, then one worker or a supervisor."""
     hub_key = load_or_create_hub_key(Path(settings.trust_key))
     embedded: EmbeddedRedis | None = None
@@ -141,12 +230,17 @@ async def serve(settings: Settings, environ: dict[str, str], *, ready_file: Path
         if not settings.issuers:
             log.warning("no [[issuer]] is enrolled: every code will be UNKNOWN_ISSUER")
         if settings.workers == 1:
-            await run_worker(settings, redis_url, hub_key, ready_file=ready_file)
-            return 0
-        from gateway.supervisor import Supervisor
+            await run_worker(
+                settings, redis_url, hub_key, ready_file=ready_file, reload=reload, announce_as=1
+            )
+            code = 0
+        else:
+            from gateway.supervisor import Supervisor
 
-        supervisor = Supervisor(settings, {**environ, "HCGW_REDIS_URL": redis_url})
-        return await supervisor.run(ready_file)
+            supervisor = Supervisor(settings, {**environ, "HCGW_REDIS_URL": redis_url}, reload)
+            code = await supervisor.run(ready_file)
     finally:
         if embedded is not None:
             await embedded.stop()
+    log.info("hub stopped (exit %d)", code, extra={"fields": {"event": "stop", "exit": code}})
+    return code

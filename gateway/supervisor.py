@@ -5,6 +5,8 @@ caches, the same listen address opened with SO_REUSEPORT, so the kernel spreads 
 them. The supervisor starts them, restarts one that dies (a crash loop, five deaths within ten
 seconds, stops the hub rather than spin), and on SIGTERM or SIGINT passes SIGTERM on, so every
 worker stops accepting, finishes its requests in flight and exits; then the supervisor returns.
+On SIGHUP it reads the config file once: a file that does not load is refused with one line and
+goes no further; otherwise every worker gets SIGHUP and replaces its ``[[client]]`` entries.
 Every guarantee of SPEC §4 holds across workers because their only shared state is Redis.
 
 Worker metrics are written to ``PROMETHEUS_MULTIPROC_DIR`` (emptied at start), so /metrics on
@@ -23,8 +25,8 @@ import time
 from collections import deque
 from pathlib import Path
 
-from gateway.config import Settings
-from gateway.server import SHUTDOWN_GRACE
+from gateway.config import ConfigError, Settings, split_host_port
+from gateway.server import SHUTDOWN_GRACE, Reload, announce
 
 log = logging.getLogger("hcgw.supervisor")
 
@@ -33,7 +35,9 @@ CRASH_LIMIT, CRASH_WINDOW = 5, 10.0
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, environ: dict[str, str]) -> None:
+    def __init__(self, settings: Settings, environ: dict[str, str], reload: Reload) -> None:
+        self._settings = settings
+        self._reload = reload
         self._count = settings.workers
         self._listen = settings.listen
         self._run_dir = Path(settings.data_dir).absolute() / "run"
@@ -50,6 +54,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self._hang_up)
         try:
             await asyncio.gather(*(self._start(i) for i in range(self._count)))
         except RuntimeError as exc:
@@ -60,6 +65,18 @@ class Supervisor:
             "hub running with %d workers: pids %s",
             self._count,
             sorted(p.pid for p in self._workers.values()),
+        )
+        # The port worker 0 bound (``listen`` may name port 0; the others share it).
+        host, port = split_host_port(
+            (self._run_dir / "worker-0.ready").read_text().strip(),
+            "listen",
+        )
+        admin = self._settings.admin_listen
+        announce(
+            self._settings,
+            (host, port),
+            split_host_port(admin, "admin_listen") if admin else None,
+            self._count,
         )
         if ready_file is not None:
             ready_file.write_text(self._listen + "\n")  # noqa: ASYNC240 - once, at start-up
@@ -121,6 +138,26 @@ class Supervisor:
                     log.error("%s", exc)
                     return 1
         return 0
+
+    def _hang_up(self) -> None:
+        try:
+            clients = self._reload().clients
+        except ConfigError as exc:
+            log.error(
+                "SIGHUP: config file refused, the workers keep their clients: %s",
+                exc,
+                extra={"fields": {"event": "clients_refused"}},
+            )
+            return
+        log.info(
+            "SIGHUP: the config file holds %d clients; passing SIGHUP on to %d workers",
+            len(clients),
+            len(self._workers),
+        )
+        for process in self._workers.values():
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGHUP)
 
     async def _stop_all(self) -> None:
         for process in self._workers.values():

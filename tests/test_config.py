@@ -45,3 +45,20 @@ def test_environment_variables_override_gateway_keys() -> None:
 def test_a_bad_value_is_refused_with_its_key_named(doc: dict, names: str) -> None:
     with pytest.raises(ConfigError, match=names.replace("[", r"\[").replace("]", r"\]")):
         parse_settings(doc, {})
+
+
+def test_log_format_is_json_unless_text_is_asked_for() -> None:
+    assert parse_settings({}, {}).log_format == "json"
+    assert parse_settings({}, {"HCGW_LOG_FORMAT": "text"}).log_format == "text"
+    with pytest.raises(ConfigError, match="log_format = 'yaml'"):
+        parse_settings({"gateway": {"log_format": "yaml"}}, {})
+
+
+@pytest.mark.parametrize(
+    "gateway",
+    [{"listen": "127.0.0.1:0"}, {"listen": "127.0.0.1:8080", "admin_listen": "127.0.0.1:0"}],
+)
+def test_workers_need_a_fixed_port(gateway: dict) -> None:
+    assert parse_settings({"gateway": gateway}, {}).workers == 1
+    with pytest.raises(ConfigError, match="workers = 2 with port 0"):
+        parse_settings({"gateway": {**gateway, "workers": 2}}, {})

@@ -1,14 +1,18 @@
-"""Structured logs: one JSON audit line per management write, one JSON line per error answer,
-and nothing personal in any line: no token, pseudonym, key, masked name or ID number, whatever
-the clients send, in a real ``hcgw serve`` run's log and in a 500's."""
+"""Structured logs: every line a JSON object with an RFC 3339 UTC time (or text, on request),
+the start-up line with the hub's URLs and a last line at shutdown, one audit line per management
+write, one line per error answer, and nothing personal in any line: no token, pseudonym, key,
+masked name or ID number, whatever the clients send, in a real ``hcgw serve`` run's log and in a
+500's."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import logging
 import os
+import re
 import time
 
 import aiohttp
@@ -19,8 +23,9 @@ from factory import BJ, GD, MSGPACK, VERIFY_TOKEN, World, b64, bearer, claims, e
 from gateway.core.crypto import spki_of
 from gateway.core.model import Domain
 from gateway.metrics import Metrics
+from gateway.metrics.logs import JsonLines
 from gateway.web.middleware import make_middlewares
-from gateways import GatewayProcess
+from gateways import GatewayProcess, free_port
 
 ID_NUMBER = "11010119900307777X"  # the shape of a resident ID number (GB 11643)
 WRONG_TOKEN = "t-stolen-" + "z" * 32
@@ -37,13 +42,21 @@ def forms(raw: bytes) -> set[str]:
     }
 
 
+RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def log_lines(text: str) -> list[dict]:
+    """Every line of a ``log_format = "json"`` log, which must all be JSON objects."""
+    lines = [json.loads(line) for line in text.splitlines()]
+    for line in lines:
+        assert RFC3339_UTC.fullmatch(line["ts"]), line
+        assert line["level"] in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), line
+        assert isinstance(line["logger"], str) and ("msg" in line or "event" in line), line
+    return lines
+
+
 def json_lines(text: str, logger: str) -> list[dict]:
-    out = []
-    for line in text.splitlines():
-        _, sep, rest = line.partition(f" {logger} ")
-        if sep and rest.startswith("{"):
-            out.append(json.loads(rest))
-    return out
+    return [line for line in log_lines(text) if line["logger"] == logger]
 
 
 @pytest.mark.slow
@@ -92,6 +105,16 @@ async def test_a_runs_log_holds_audit_and_error_lines_and_nothing_personal(
         assert gw.stop() == 0
     log = gw.log.read_text(encoding="utf-8")
 
+    lines = log_lines(log)
+    (start,) = [line for line in lines if line.get("event") == "start"]
+    assert (start["api"], start["dashboard"]) == (gw.url, gw.url + "/dashboard")
+    assert (start["issuers"], start["clients"], start["workers"]) == (3, 4, 1)
+    assert f"API {gw.url}," in start["msg"] and "3 issuers, 4 clients" in start["msg"]
+    assert (lines[-1]["event"], lines[-1]["exit"], lines[-1]["msg"]) == (
+        "stop",
+        0,
+        "hub stopped (exit 0)",
+    )
     audit = json_lines(log, "hcgw.audit")
     assert [(a["action"], a["outcome"]) for a in audit] == [
         ("key.add", "ok"),
@@ -147,3 +170,54 @@ async def test_a_500_logs_where_it_happened_but_not_what_the_exception_said(
     assert record["route"] == "/broken" and any("in broken" in w for w in record["where"])
     everything = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert ID_NUMBER not in everything and VERIFY_TOKEN not in everything
+
+
+@pytest.mark.slow
+def test_a_hub_with_two_workers_says_where_it_is_once_and_in_text_if_asked(
+    tmp_path, redis_url
+) -> None:
+    admin = f"127.0.0.1:{free_port()}"
+    gw = GatewayProcess(
+        World.make(), tmp_path, redis_url, "text", workers="2", admin_listen=admin,
+        log_format="text", data_dir=str(tmp_path),
+    )  # fmt: skip
+    gw.start()
+    assert gw.stop() == 0
+    lines = gw.log.read_text(encoding="utf-8").splitlines()
+    shape = re.compile(r"(\S+) (DEBUG|INFO|WARNING|ERROR|CRITICAL) (\S+) (.+)")
+    for line in lines:
+        match = shape.fullmatch(line)
+        assert match and RFC3339_UTC.fullmatch(match[1]), line
+    ready = [line for line in lines if " hcgw hub ready: " in line]
+    assert len(ready) == 1, lines  # the supervisor's, not one per worker
+    assert ready[0].endswith(
+        f"hub ready: API {gw.url}, admin http://{admin}, dashboard http://{admin}/dashboard; "
+        "3 issuers, 4 clients, 2 workers"
+    )
+    assert lines[-1].endswith(" INFO hcgw hub stopped (exit 0)")
+
+
+def test_json_lines_keep_their_own_keys_and_put_a_traceback_in_one_field() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLines())
+    log = logging.getLogger("hcgw.test.json")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning(json.dumps({"event": "x", "ts": "forged", "level": "forged", "n": 1}))
+        log.warning("plain %s", "text", extra={"fields": {"event": "y", "logger": "forged"}})
+        try:
+            raise KeyError("k")
+        except KeyError:
+            log.exception("it failed")
+        log.warning('{"not": json}')
+    finally:
+        log.removeHandler(handler)
+    first, second, third, fourth = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["event"] == "x" and first["n"] == 1 and "msg" not in first
+    assert first["level"] == "WARNING" and RFC3339_UTC.fullmatch(first["ts"])
+    assert second == {**second, "msg": "plain text", "event": "y", "logger": "hcgw.test.json"}
+    assert third["level"] == "ERROR" and third["exc"].startswith("Traceback")
+    assert third["exc"].endswith("KeyError: 'k'") and third["msg"] == "it failed"
+    assert fourth["msg"] == '{"not": json}'

@@ -3,7 +3,7 @@
 - ``catalogue``: :class:`Metrics`, every metric family, built once per process by ``create_app``.
 - ``exposition``: the text /metrics answers, in one process or totalled over every worker.
 - ``events``: the ring of the last management writes the dashboard shows.
-- ``logs``: one JSON line per error answer, rate-limited.
+- ``logs``: the log line formats (JSON lines or text), and one JSON line per error answer.
 
 Nothing here is module state: each app owns its ``Metrics`` (STYLE 16).
 """
