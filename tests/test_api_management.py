@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 
@@ -255,6 +256,26 @@ class TestTrustList:
         await add(hub, HB)
         r3 = await hub.get("/v1/trustlist", headers={**bearer(TRUST_TOKEN), "If-None-Match": etag})
         assert r3.status == 200 and r3.headers["ETag"] != etag
+
+    async def test_a_list_another_hub_key_signed_is_signed_anew(self, make_hub, redis_url) -> None:
+        """The trust key changed (its file lost, or rotated) while Redis kept the list the old
+        key signed: /v1/trustlist must verify under /v1/trustlist/key at once, not after the
+        registry moves or half the list's life (1,800 s) has passed."""
+        old = await make_hub(url=redis_url)
+        await add(old, GD)
+        stale = await (await old.get("/v1/trustlist", headers=bearer(TRUST_TOKEN))).read()
+        new = await make_hub(old.world, old.clock, url=redis_url)  # another generated hub key
+        key_doc = await (await new.get("/v1/trustlist/key")).json()
+        hub_key = load_public_key(key_doc["alg"], base64.urlsafe_b64decode(key_doc["spki"] + "=="))
+        r = await new.get("/v1/trustlist", headers=bearer(TRUST_TOKEN))
+        raw = await r.read()
+        env = decode_envelope(raw, Domain.TRUST)
+        assert raw != stale and env.kid == hub_key.kid
+        assert verify_signature(hub_key, env.signed, env.signature)
+        assert (
+            msgpack.unpackb(env.payload)["version"]
+            == msgpack.unpackb(decode_envelope(stale, Domain.TRUST).payload)["version"]
+        )  # the same registry, signed by the key the hub now has
 
 
 def _spki(key) -> bytes:

@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from gateway.core.crypto import PrivateKey
-from gateway.core.model import IssuerCode
+from gateway.core.model import Domain, IssuerCode
 from gateway.core.trust import EMPTY, RegistryStamp, TrustSnapshot
 from gateway.core.trustlist import LIFETIME, build_trust_list
+from gateway.core.wire import Malformed, decode_envelope
 from gateway.errors import Unavailable
 from gateway.metrics import Metrics
 from gateway.store.registry import RegistryStore
@@ -135,18 +136,33 @@ class TrustKeeper:
         self.loss = RegistryLoss(self._clock(), self.newest, found)
 
     async def signed_list(self) -> SignedList:
-        """The one signed copy all workers serve; signed anew when the registry moved."""
+        """The one signed copy all workers serve; signed anew when the registry moved, when
+        half its life has passed, or when another hub key signed it (the key file was lost
+        or rotated: the list must verify under ``/v1/trustlist/key`` at once)."""
         now = int(self._clock())
         snapshot = await self.at(await self._store.stamp())
         held = await self._store.trust_list()
-        if held is not None and held.stamp == snapshot.stamp and now - held.iat < _REFRESH_AFTER:
+        if (
+            held is not None
+            and held.stamp == snapshot.stamp
+            and now - held.iat < _REFRESH_AFTER
+            and self._signed_here(held.envelope)
+        ):
             return SignedList(held.stamp.version, held.envelope, held.iat)
         envelope = build_trust_list(snapshot, self._hub_key, now)
         await self._store.offer_trust_list(snapshot.stamp, now, envelope)
         held = await self._store.trust_list()
-        if held is None:  # the store lost it between two calls; serve what was just signed
+        if held is None or not self._signed_here(held.envelope):
+            # the store lost it between two calls, or a worker with the old key wrote after
+            # us: serve what was just signed, under the key this worker publishes
             return SignedList(snapshot.version, envelope, now)
         return SignedList(held.stamp.version, held.envelope, held.iat)
+
+    def _signed_here(self, envelope: bytes) -> bool:
+        try:
+            return decode_envelope(envelope, Domain.TRUST).kid == self._hub_key.public.kid
+        except Malformed:  # not a list this hub could have signed: sign anew
+            return False
 
     def _count_keys(self, snapshot: TrustSnapshot) -> None:
         self._metrics.count_trust(snapshot, self._clock())
