@@ -20,10 +20,10 @@ import secrets
 import signal
 import sys
 from collections.abc import Sequence
-from importlib.metadata import version
 from pathlib import Path
 
 from gateway.config import LOG_FORMATS, SCOPES, ConfigError, Settings, load_settings
+from gateway.metrics.catalogue import build
 from gateway.metrics.logs import configure_logging
 from gateway.offline import commands as offline
 from gateway.server import load_or_create_hub_key, run_worker, serve
@@ -33,9 +33,21 @@ from gateway.web.hub import DurabilityRefused
 log = logging.getLogger("hcgw")
 
 
+class _Version(argparse.Action):
+    """``--version``: what ``hcgw_build_info`` says, read only when asked (it runs git)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        version, revision, python = build()
+        print(f"hcgw {version} (git {revision}, Python {python})")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hcgw", description="Health-code mutual-recognition gateway")
-    p.add_argument("--version", action="version", version=f"hcgw {version('hcgw')}")
+    p.add_argument("--version", action=_Version, help="print the hub's version and exit")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the hub")
     s.add_argument("--config", help="TOML config file (default: $HCGW_CONFIG)")
