@@ -1,4 +1,4 @@
-"""README.md's quickstart, run as written: config and serve, the provinces, then curl.
+"""README.md's quickstart, run as written: config and serve, the provinces, curl, offline.
 
 The blocks are read from README.md (each follows a ``<!-- quickstart:NAME -->`` marker) and
 run by ``sh`` in a scratch directory that stands for the clone's root: ``run`` and ``.venv`` are
@@ -89,7 +89,7 @@ def hub(clone: Path) -> Iterator[tuple[Path, int]]:
 def test_the_quickstart_runs_as_pasted(hub: tuple[Path, int]) -> None:
     clone, port = hub
     quick = {name: text.replace("8080", str(port)) for name, text in blocks().items()}
-    assert set(quick) == {"hub", "provinces", "curl"}, "README's quickstart blocks changed"
+    assert set(quick) == {"hub", "provinces", "curl", "offline"}, "README's blocks changed"
 
     provinces = sh(quick["provinces"], clone, 300)
     assert provinces.returncode == 0, provinces.stdout[-3000:] + provinces.stderr[-3000:]
@@ -110,3 +110,8 @@ def test_the_quickstart_runs_as_pasted(hub: tuple[Path, int]) -> None:
     refused = [a for a in answers if isinstance(a, dict) and "error" in a]
     assert [a["error"] for a in refused] == ["unauthenticated"]
     assert lines[-1].endswith(" 401")
+
+    offline = sh(". var/sim/sample/env\n" + quick["offline"], clone, 120)  # the same shell's env
+    assert offline.returncode == 0, offline.stdout[-3000:] + offline.stderr[-3000:]
+    assert "statuses NOT checked" in offline.stdout
+    assert re.search(r"^#1 +VALID ", offline.stdout, re.M), offline.stdout
