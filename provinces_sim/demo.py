@@ -94,6 +94,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     residents = len(world.residents())
     say(f"world: {residents:,} residents (scale {options.scale:g}, seed {options.seed})")
     say(f"hub: {await hub_process.start()} at {hub_process.url}, with its own embedded Redis")
+    say(f"dashboard: {hub_process.url}/dashboard (live while the demo runs; metrics at /metrics)")
     say(
         f"scenario: {options.ticks} ticks over {options.minutes:g} min: outbreak, contact "
         "tracing, key rotations, a key compromise, a hub restart (kill -9), recovery"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -118,6 +119,7 @@ def test_the_demo_runs_end_to_end_and_leaves_its_reports(tmp_path: Path) -> None
     }  # fmt: skip
     assert report["algorithms"]["SM2"]["scans"] == sum(p["scans"] for p in sm2)
     assert "ORACLE: 0 mismatches" in result.stdout and "PASS" in result.stdout
+    assert re.search(r"^dashboard: http://127\.0\.0\.1:\d+/dashboard ", result.stdout, re.M)
     assert str(run_dir / "report.txt") in result.stdout
     assert "hub restart: kill -9" in (run_dir / "report.txt").read_text()
     world = World.open(run_dir / "keystore")
