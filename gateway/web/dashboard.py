@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from gateway.errors import BadRequest
 from gateway.operator.figures import DEFAULT_WINDOW, MAX_WINDOW
+from gateway.web.answers import json_response
 from gateway.web.hub import HUB
 
 
@@ -65,4 +66,4 @@ async def dashboard_data(request: web.Request) -> web.Response:
     if not 1.0 <= window <= MAX_WINDOW:  # also refuses nan
         raise BadRequest(f"window must be a number of seconds from 1 to {MAX_WINDOW:.0f}")
     doc = await request.app[HUB].operator.dashboard_data(window)
-    return web.json_response(doc, headers={"Cache-Control": "no-store"})
+    return json_response(doc, headers={"Cache-Control": "no-store"})
