@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from factory import GD, MSGPACK, World, bearer
 from gateways import GatewayProcess
 from test_obs_metrics import parse, value
+from test_workers import worker_pids
 
 pytestmark = pytest.mark.slow
 
@@ -118,3 +121,37 @@ async def test_metrics_on_any_worker_total_every_workers_counts(gateway, tmp_pat
         counts = per_worker_counts(tmp_path / "run" / "metrics", "hcgw_verifications_total")
         assert len(counts) == 2 and all(n > 0 for n in counts.values()), counts
         assert sum(counts.values()) == CODES
+
+
+def scraped_pids(url: str) -> set[int]:
+    """The pids /metrics gives process metrics for (whichever worker answers)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:  # noqa: S310 - loopback
+        m = parse(r.read().decode())
+    return {int(dict(labels)["pid"]) for n, labels in m if n == "process_cpu_seconds_total"}
+
+
+async def test_process_metrics_follow_the_live_workers_when_one_is_replaced(
+    tmp_path, redis_url
+) -> None:
+    gw = GatewayProcess(
+        World.make(), tmp_path, redis_url, "procs", workers="2", data_dir=str(tmp_path)
+    )
+    gw.start()
+    try:
+        before = await asyncio.to_thread(worker_pids, gw.url)
+        assert len(before) == 2
+        for _ in range(6):  # on fresh connections: both workers answer some
+            assert await asyncio.to_thread(scraped_pids, gw.url) == before
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while True:
+            after = await asyncio.to_thread(worker_pids, gw.url, 50)
+            if len(after) == 2 and victim not in after:
+                break
+            assert time.monotonic() < deadline, after
+            await asyncio.sleep(0.2)
+        for _ in range(6):  # the dead worker's series are gone, its successor's are there
+            assert await asyncio.to_thread(scraped_pids, gw.url) == after
+    finally:
+        assert gw.stop() == 0
