@@ -27,8 +27,8 @@ from gateway.metrics.catalogue import build
 from gateway.metrics.logs import configure_logging
 from gateway.offline import commands as offline
 from gateway.server import load_or_create_hub_key, run_worker, serve
+from gateway.store.durability import DurabilityRefused
 from gateway.store.embedded import DataDirInUse
-from gateway.web.hub import DurabilityRefused
 
 log = logging.getLogger("hcgw")
 

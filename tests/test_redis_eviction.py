@@ -20,9 +20,8 @@ from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg
 from gateway.store import keys
 from gateway.store.connection import cluster_client
-from gateway.store.durability import EvictionWatch, check_durability
+from gateway.store.durability import DurabilityRefused, EvictionWatch, check_durability
 from gateway.web.app import create_app
-from gateway.web.hub import DurabilityRefused
 
 pytestmark = pytest.mark.slow
 

@@ -3,9 +3,10 @@
 
 The embedded server is configured for it (``gateway.store.embedded``); an external one may not
 be. ``check_durability`` asks the server and reports, in sentences an operator can act on, every
-setting that breaks the promise. It decides nothing: the caller refuses to start or warns
-(``redis_durability``, docs/durability.md), except that a policy that evicts keys is flagged
-``evicting``, which ``warn`` does not cover. Managed Redis services often refuse ``CONFIG``, and a
+setting that breaks the promise. ``refuse_unless_durable`` decides on the report: it raises
+:class:`DurabilityRefused` (the hub does not start) or returns the warning to log
+(``redis_durability``, docs/durability.md); a policy that evicts keys is flagged ``evicting``,
+which ``warn`` does not cover. Managed Redis services often refuse ``CONFIG``, and a
 server may not answer at all; then the guarantee cannot be checked, and that is a problem too.
 
 A crash loses what was not fsynced; eviction loses keys while Redis runs, statuses among them,
@@ -35,6 +36,10 @@ log = logging.getLogger("hcgw")
 # Settings read with CONFIG GET, one each: Redis 6.2 takes a single pattern per call.
 _SETTINGS = ("appendonly", "appendfsync", "no-appendfsync-on-rewrite", "maxmemory-policy")
 NO_EVICTION = "noeviction"
+
+
+class DurabilityRefused(RuntimeError):
+    """Redis cannot keep acknowledged writes and the configuration requires it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,26 @@ async def check_durability(client: Redis) -> DurabilityReport:
     problems = tuple(_problems(settings))
     evicting = settings["maxmemory-policy"] != NO_EVICTION
     return DurabilityReport(not problems, problems, False, redis_version, evicting)
+
+
+def refuse_unless_durable(report: DurabilityReport, redis_durability: str) -> str | None:
+    """``None`` when Redis keeps acknowledged writes; the warning to log when it does not and
+    ``redis_durability`` is ``"warn"``. Raises :class:`DurabilityRefused` when it is
+    ``"require"``, and for an evicting policy whatever it is."""
+    if report.ok:
+        return None
+    message = "Redis cannot guarantee acknowledged writes: " + "; ".join(report.problems)
+    if report.evicting:  # loses statuses while running, not only in a crash
+        raise DurabilityRefused(
+            message + ' (redis_durability = "warn" does not cover eviction: '
+            "evicted statuses would verify green while their mark stands; "
+            "docs/durability.md)"
+        )
+    if redis_durability == "require":
+        raise DurabilityRefused(
+            message + " (set HCGW_REDIS_DURABILITY=warn to run anyway; docs/durability.md)"
+        )
+    return message
 
 
 def _problems(settings: dict[str, str]) -> list[str]:

@@ -28,7 +28,12 @@ from gateway.service.management import ManagementService
 from gateway.service.trust import TrustKeeper
 from gateway.service.verification import VerificationService
 from gateway.store.connection import RedisClient, cluster_client, redis_client
-from gateway.store.durability import EvictionWatch, check_cluster_durability, check_durability
+from gateway.store.durability import (
+    EvictionWatch,
+    check_cluster_durability,
+    check_durability,
+    refuse_unless_durable,
+)
 from gateway.store.invalidation import Announcer, Knowledge, LeaseKeeper, lease_clock
 from gateway.store.lookup import LookupCoalescer
 from gateway.store.registry import RegistryStore
@@ -36,10 +41,6 @@ from gateway.store.status import StatusStore
 from gateway.web.auth import Clients
 
 log = logging.getLogger("hcgw")
-
-
-class DurabilityRefused(RuntimeError):
-    """Redis cannot keep acknowledged writes and the configuration requires it."""
 
 
 @dataclass(slots=True)
@@ -168,22 +169,9 @@ def hub_context(
             redis = redis_client(redis_url)
             report = await check_durability(redis)
         try:
-            if not report.ok:
-                message = "Redis cannot guarantee acknowledged writes: " + "; ".join(
-                    report.problems
-                )
-                if report.evicting:  # loses statuses while running, not only in a crash
-                    raise DurabilityRefused(
-                        message + ' (redis_durability = "warn" does not cover eviction: '
-                        "evicted statuses would verify green while their mark stands; "
-                        "docs/durability.md)"
-                    )
-                if settings.redis_durability == "require":
-                    raise DurabilityRefused(
-                        message
-                        + " (set HCGW_REDIS_DURABILITY=warn to run anyway; docs/durability.md)"
-                    )
-                log.warning(message)
+            warning = refuse_unless_durable(report, settings.redis_durability)
+            if warning is not None:
+                log.warning(warning)
             hub = build_hub(settings, redis, hub_key, metrics, clock)
             app[HUB] = hub
             try:
