@@ -103,7 +103,7 @@ def document(run: Rounds | None = None, *, builds: Mapping[str, str] | None = No
                      "wrk_threads": 1, "scenarios": names, "max_wait_s": 60,
                      "max_spread": 0.2, "max_drift": 0.2, **settings},
         "builds": [{"name": k, "label": v, "commit": None}
-                   for k, v in (build_labels | {"head": "working tree"}).items()],
+                   for k, v in {**build_labels, "head": "working tree"}.items()],
         "micro": None if builds else peers_micro(),
         "corpus": {"valid_algs": dict(SHARES), "codes": 1000, "codes_used": 0},
         "rounds": rounds_to_json(run),

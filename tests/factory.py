@@ -33,7 +33,8 @@ def b64(raw: bytes) -> str:
 
 
 def pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+    packed: bytes = msgpack.packb(value, use_bin_type=True)  # msgpack has no type hints
+    return packed
 
 
 def envelope(

@@ -1,21 +1,24 @@
 """Fixtures for an in-process hub: the real app from ``create_app``, real HTTP, real Redis.
 
-``make_hub()`` builds one with a fresh World and a settable clock; the returned aiohttp test
-client also carries ``.world``, ``.clock`` and ``.hub`` (the composition root).
+``make_hub()`` builds one with a fresh World and a settable clock and returns a ``HubClient``:
+aiohttp's test client of that app, which also carries ``.world``, ``.clock`` and ``.hub`` (the
+composition root).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Protocol
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from factory import NOW, World
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg
 from gateway.web.app import create_app
-from gateway.web.hub import HUB
+from gateway.web.hub import HUB, Hub
 from load_tests.cluster import LocalCluster
 
 
@@ -39,6 +42,33 @@ class Clock:
         return self.now
 
 
+class HubClient(TestClient[web.Request, web.Application]):
+    """aiohttp's test client of one hub, with the World that signs what it is sent and the clock
+    it reads; ``.hub`` is its composition root, there once the server has started."""
+
+    def __init__(self, app: web.Application, world: World, clock: Clock) -> None:
+        super().__init__(TestServer(app))
+        self.world = world
+        self.clock = clock
+
+    @property
+    def hub(self) -> Hub:
+        return self.app[HUB]
+
+
+class MakeHub(Protocol):
+    """The ``make_hub`` fixture: settings ``overrides`` are ``Settings`` fields."""
+
+    async def __call__(
+        self,
+        world: World | None = None,
+        clock: Clock | None = None,
+        *,
+        url: str | None = None,
+        **overrides: Any,
+    ) -> HubClient: ...
+
+
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
@@ -56,16 +86,18 @@ def hub_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_hub(
-    redis_url: str, aiohttp_client: Any, hub_backend: str, request: pytest.FixtureRequest
-) -> Callable[..., Awaitable[Any]]:
+async def make_hub(
+    redis_url: str, hub_backend: str, request: pytest.FixtureRequest
+) -> AsyncIterator[MakeHub]:
+    clients: list[HubClient] = []
+
     async def make(
         world: World | None = None,
         clock: Clock | None = None,
         *,
         url: str | None = None,
         **overrides: Any,
-    ) -> Any:
+    ) -> HubClient:
         world = world or World.make()
         clock = clock or Clock()
         if hub_backend == "cluster" and url is None:
@@ -78,8 +110,11 @@ def make_hub(
             hub_key=generate_private_key(Alg.ED25519),
             clock=clock,
         )
-        client = await aiohttp_client(app)
-        client.world, client.clock, client.hub = world, clock, app[HUB]
+        client = HubClient(app, world, clock)
+        await client.start_server()  # as pytest-aiohttp's aiohttp_client does
+        clients.append(client)
         return client
 
-    return make
+    yield make
+    while clients:
+        await clients.pop().close()

@@ -64,9 +64,9 @@ def write_corpus(
         iss = issuers[i % 3]
         kind = i % 4
         if kind == 0:
-            code = bytearray(world.code(iss, iat=now - 60, exp=now + lifetime))
-            code[-1] ^= 1  # the signature's last byte
-            items.append(_item(bytes(code), iss, False, "BAD_SIGNATURE", None))
+            flipped = bytearray(world.code(iss, iat=now - 60, exp=now + lifetime))
+            flipped[-1] ^= 1  # the signature's last byte
+            items.append(_item(bytes(flipped), iss, False, "BAD_SIGNATURE", None))
         elif kind == 1:
             code = world.code(iss, key=stranger, iat=now - 60, exp=now + lifetime)
             items.append(_item(code, iss, False, "UNKNOWN_KID", None))
