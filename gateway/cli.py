@@ -23,12 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.config import LOG_FORMATS, SCOPES, ConfigError, Settings, load_settings
+from gateway.keyfile import load_or_create_hub_key
 from gateway.metrics.catalogue import build
 from gateway.metrics.logs import configure_logging
 from gateway.offline import commands as offline
-from gateway.server import load_or_create_hub_key, run_worker, serve
+from gateway.server import serve
 from gateway.store.durability import DurabilityRefused
 from gateway.store.embedded import DataDirInUse
+from gateway.worker import run_worker
 
 log = logging.getLogger("hcgw")
 

@@ -26,7 +26,7 @@ from collections import deque
 from pathlib import Path
 
 from gateway.config import ConfigError, Settings, split_host_port
-from gateway.server import SHUTDOWN_GRACE, Reload, announce
+from gateway.worker import SHUTDOWN_GRACE, Reload, announce
 
 log = logging.getLogger("hcgw.supervisor")
 

@@ -118,7 +118,7 @@ async def test_a_hub_whose_trust_list_key_is_sm2_signs_a_list_that_verifies_unde
     import base64
 
     from gateway.core.crypto import load_public_key, private_key_to_pem, verify_signature
-    from gateway.server import load_or_create_hub_key
+    from gateway.keyfile import load_or_create_hub_key
     from gateway.web.app import create_app
 
     path = tmp_path / "hub-trust-key.pem"

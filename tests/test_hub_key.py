@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from gateway.core.crypto import PublicKey
-from gateway.server import load_or_create_hub_key
+from gateway.keyfile import load_or_create_hub_key
 
 
 def test_processes_starting_together_all_get_the_one_key_written(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.config import load_settings
-from gateway.server import load_or_create_hub_key
+from gateway.keyfile import load_or_create_hub_key
 from gateway.web.app import create_app
 
 
