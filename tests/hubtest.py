@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
 
+import msgpack
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from factory import NOW, World
+from factory import MSGPACK, NOW, World, bearer
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg
 from gateway.web.app import create_app
@@ -30,6 +31,16 @@ def cache_counts(text: str, layer: str) -> dict[str, float]:
             name, value = line.rsplit(" ", 1)
             out[name.split('outcome="')[1].rstrip('"}')] = float(value)
     return out
+
+
+async def verify_batch(hub: HubClient, codes: list[bytes]) -> list[dict[str, Any]]:
+    """The verdicts of one ``/v1/verify/batch`` call, which must answer 200."""
+    r = await hub.post(
+        "/v1/verify/batch", data=msgpack.packb(codes), headers={**bearer(), **MSGPACK}
+    )
+    assert r.status == 200, await r.text()
+    verdicts: list[dict[str, Any]] = await r.json()
+    return verdicts
 
 
 class Clock:

@@ -14,14 +14,14 @@ import os
 import msgpack
 from redis.crc import key_slot
 
-from factory import BJ, GD, HB, MSGPACK, NOW, bearer
+from factory import BJ, GD, HB, MSGPACK, NOW, pack
 from gateway.store import keys
 from gateway.store.lookup import CACHE_PUT_MAX_KEYS, LookupCoalescer
 from gateway.store.scripts import CACHE_PUT
-from hubtest import cache_counts
+from hubtest import HubClient, MakeHub, cache_counts, verify_batch
 
 
-async def hub_without_local_cache(make_hub):
+async def hub_without_local_cache(make_hub: MakeHub) -> HubClient:
     hub = await make_hub(local_cache_size=0)  # every lookup goes to Redis
     for iss in (GD, BJ, HB):
         r = await hub.post(f"/v1/issuers/{iss}/keys", data=hub.world.key_add(iss), headers=MSGPACK)
@@ -29,14 +29,7 @@ async def hub_without_local_cache(make_hub):
     return hub
 
 
-async def verify_batch(hub, codes: list[bytes]) -> list[dict]:
-    body = msgpack.packb(codes)
-    r = await hub.post("/v1/verify/batch", data=body, headers={**bearer(), **MSGPACK})
-    assert r.status == 200, await r.text()
-    return await r.json()
-
-
-async def cached(hub, codes: list[bytes]) -> list[bytes | None]:
+async def cached(hub: HubClient, codes: list[bytes]) -> list[bytes | str | None]:
     """The cached outcomes of ``codes``, once the write pipeline has gone out (≤ 2 s)."""
     names = [keys.signature_outcome(hashlib.sha256(c).digest()) for c in codes]
     for _ in range(200):
@@ -50,21 +43,23 @@ async def cached(hub, codes: list[bytes]) -> list[bytes | None]:
 def forge(code: bytes) -> bytes:
     """The code with a random signature, as anyone can make without a key."""
     protected, payload, _ = msgpack.unpackb(code)
-    return msgpack.packb([protected, payload, os.urandom(64)])
+    return pack([protected, payload, os.urandom(64)])
 
 
-async def outcome_lives(hub) -> dict[bytes, int]:
+async def outcome_lives(hub: HubClient) -> dict[bytes, int]:
     """Every cached signature outcome in Redis (every node of a cluster) → its TTL."""
     names = {n async for n in hub.hub.redis.scan_iter(match=keys.SIGNATURE_OUTCOME_MATCH)}
     return {n: await hub.hub.redis.ttl(n) for n in names}
 
 
-async def evalsha_calls(hub) -> int:
+async def evalsha_calls(hub: HubClient) -> int:
     stats = await hub.hub.redis.info("commandstats")
     return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
 
 
-async def test_a_batch_leaves_each_outcome_in_redis_for_exactly_its_codes_life(make_hub) -> None:
+async def test_a_batch_leaves_each_outcome_in_redis_for_exactly_its_codes_life(
+    make_hub: MakeHub,
+) -> None:
     hub = await hub_without_local_cache(make_hub)
     lives = [60 + 7 * i for i in range(48)]
     codes = [hub.world.code((GD, BJ, HB)[i % 3], exp=NOW + life) for i, life in enumerate(lives)]
@@ -83,7 +78,7 @@ async def test_a_batch_leaves_each_outcome_in_redis_for_exactly_its_codes_life(m
 
 
 async def test_forged_codes_leave_no_entry_in_redis_and_valid_ones_stay_their_life(
-    make_hub,
+    make_hub: MakeHub,
 ) -> None:
     hub = await make_hub()  # the local layer on, as deployed
     r = await hub.post(f"/v1/issuers/{GD}/keys", data=hub.world.key_add(GD), headers=MSGPACK)
@@ -100,7 +95,7 @@ async def test_forged_codes_leave_no_entry_in_redis_and_valid_ones_stay_their_li
     assert all(600 - 2 <= ttl <= 600 for ttl in lives.values())
 
 
-async def test_a_second_look_takes_the_outcome_from_redis(make_hub) -> None:
+async def test_a_second_look_takes_the_outcome_from_redis(make_hub: MakeHub) -> None:
     hub = await hub_without_local_cache(make_hub)
     codes = [hub.world.code((GD, BJ)[i % 2]) for i in range(30)]
     await verify_batch(hub, codes)
@@ -113,7 +108,7 @@ async def test_a_second_look_takes_the_outcome_from_redis(make_hub) -> None:
     assert after["miss"] == before["miss"]
 
 
-async def test_scripts_forgotten_by_redis_are_loaded_again(make_hub) -> None:
+async def test_scripts_forgotten_by_redis_are_loaded_again(make_hub: MakeHub) -> None:
     hub = await hub_without_local_cache(make_hub)
     await verify_batch(hub, [hub.world.code(GD)])
     await hub.hub.redis.script_flush()  # as after a restart or on a newly promoted replica
@@ -122,7 +117,9 @@ async def test_scripts_forgotten_by_redis_are_loaded_again(make_hub) -> None:
     assert await cached(hub, codes) == [b"\x01"] * 5
 
 
-async def test_a_long_queue_of_writes_goes_out_whole_in_scripts_of_bounded_size(make_hub) -> None:
+async def test_a_long_queue_of_writes_goes_out_whole_in_scripts_of_bounded_size(
+    make_hub: MakeHub,
+) -> None:
     hub = await make_hub()
     cluster = hub.hub.settings.redis_cluster
     lookups = LookupCoalescer(hub.hub.redis, deadline=2.0, cluster=cluster)

@@ -13,9 +13,10 @@ from gateway.core.admin import StatusEvent
 from gateway.core.model import Colour, IssuerCode, Status
 from gateway.store.lookup import LookupCoalescer
 from gateway.store.status import StatusStore
+from hubtest import MakeHub
 
 
-async def test_a_read_answers_statuses_and_cached_outcomes_item_by_item(make_hub) -> None:
+async def test_a_read_answers_statuses_and_cached_outcomes_item_by_item(make_hub: MakeHub) -> None:
     hub = await make_hub()
     redis, cluster = hub.hub.redis, hub.hub.settings.redis_cluster
     red, unknown = os.urandom(16), os.urandom(16)

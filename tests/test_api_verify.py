@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import msgpack
 import pytest
@@ -19,28 +20,30 @@ from factory import (
     bearer,
 )
 from gateway.core.wire import encode_b64url, encode_text
+from hubtest import HubClient, MakeHub
 
 
-async def register_all(hub) -> None:
+async def register_all(hub: HubClient) -> None:
     for iss in (GD, BJ, HB):
         r = await hub.post(f"/v1/issuers/{iss}/keys", data=hub.world.key_add(iss), headers=MSGPACK)
         assert r.status == 201, await r.text()
 
 
 @pytest.fixture
-async def hub(make_hub):
+async def hub(make_hub: MakeHub) -> HubClient:
     hub = await make_hub()
     await register_all(hub)
     return hub
 
 
-async def verify(hub, raw: bytes, **headers):
+async def verify(hub: HubClient, raw: bytes, **headers: str) -> dict[str, Any]:
     r = await hub.post("/v1/verify", data=raw, headers={**bearer(), **MSGPACK, **headers})
     assert r.status == 200, await r.text()
-    return await r.json()
+    verdict: dict[str, Any] = await r.json()
+    return verdict
 
 
-async def test_a_valid_code_gets_a_full_verdict(hub) -> None:
+async def test_a_valid_code_gets_a_full_verdict(hub: HubClient) -> None:
     raw = hub.world.code(GD, col=1, sv=3, nm="张*")
     v = await verify(hub, raw)
     assert v["valid"] is True and v["reason"] is None
@@ -67,7 +70,7 @@ async def test_a_valid_code_gets_a_full_verdict(hub) -> None:
     }
 
 
-async def test_text_and_json_bodies_verify_like_msgpack(hub) -> None:
+async def test_text_and_json_bodies_verify_like_msgpack(hub: HubClient) -> None:
     raw = hub.world.code(BJ)
     text = encode_text(raw)
     for body, kind in (
@@ -80,13 +83,13 @@ async def test_text_and_json_bodies_verify_like_msgpack(hub) -> None:
         assert (await r.json())["valid"] is True, kind
 
 
-async def test_text_with_two_newlines_is_malformed(hub) -> None:
+async def test_text_with_two_newlines_is_malformed(hub: HubClient) -> None:
     text = encode_text(hub.world.code(GD)) + "\n\n"
     r = await hub.post("/v1/verify", data=text, headers={**bearer(), "Content-Type": "text/plain"})
     assert (await r.json())["reason"] == "MALFORMED"
 
 
-async def test_the_answer_is_msgpack_when_it_ranks_highest(hub) -> None:
+async def test_the_answer_is_msgpack_when_it_ranks_highest(hub: HubClient) -> None:
     raw = hub.world.code(GD)
     for accept, is_msgpack in (
         ("application/msgpack", True),
@@ -106,7 +109,7 @@ async def test_the_answer_is_msgpack_when_it_ranks_highest(hub) -> None:
         assert v["valid"] is True and isinstance(v["kid"], str)
 
 
-async def test_a_malformed_code_fills_only_valid_and_reason(hub) -> None:
+async def test_a_malformed_code_fills_only_valid_and_reason(hub: HubClient) -> None:
     v = await verify(hub, b"\x93\xc4\x00")
     assert v == {
         "valid": False,
@@ -122,13 +125,15 @@ async def test_a_malformed_code_fills_only_valid_and_reason(hub) -> None:
     }
 
 
-async def test_a_code_over_1024_bytes_in_a_small_body_is_malformed(hub) -> None:
+async def test_a_code_over_1024_bytes_in_a_small_body_is_malformed(hub: HubClient) -> None:
     v = await verify(hub, b"\x00" * 2000)
     assert v["reason"] == "MALFORMED"
 
 
 class TestBatch:
-    async def test_verdicts_come_in_input_order_with_duplicates_and_non_codes(self, hub) -> None:
+    async def test_verdicts_come_in_input_order_with_duplicates_and_non_codes(
+        self, hub: HubClient
+    ) -> None:
         good, expired = hub.world.code(GD), hub.world.code(BJ, iat=NOW - 600, exp=NOW - 1)
         body = msgpack.packb(
             [good, 5, expired, good, encode_text(good), None, {"a": 1}], use_bin_type=True
@@ -146,7 +151,7 @@ class TestBatch:
             "MALFORMED",
         ]
 
-    async def test_json_batches_and_the_empty_batch(self, hub) -> None:
+    async def test_json_batches_and_the_empty_batch(self, hub: HubClient) -> None:
         text = encode_text(hub.world.code(HB))
         r = await hub.post(
             "/v1/verify/batch", json={"codes": [text, 7, "HCM1:@@"]}, headers=bearer()
@@ -155,14 +160,14 @@ class TestBatch:
         r = await hub.post("/v1/verify/batch", data=b"\x90", headers={**bearer(), **MSGPACK})
         assert await r.json() == []
 
-    async def test_a_batch_of_1001_codes_is_413(self, hub) -> None:
+    async def test_a_batch_of_1001_codes_is_413(self, hub: HubClient) -> None:
         body = msgpack.packb([b"x"] * 1001, use_bin_type=True)
         r = await hub.post("/v1/verify/batch", data=body, headers={**bearer(), **MSGPACK})
         assert r.status == 413 and (await r.json())["error"] == "batch_too_large"
         r = await hub.post("/v1/verify/batch", json={"codes": ["x"] * 1001}, headers=bearer())
         assert r.status == 413
 
-    async def test_a_batch_of_1000_codes_is_answered(self, hub) -> None:
+    async def test_a_batch_of_1000_codes_is_answered(self, hub: HubClient) -> None:
         body = msgpack.packb([hub.world.code(GD)] * 1000, use_bin_type=True)
         r = await hub.post("/v1/verify/batch", data=body, headers={**bearer(), **MSGPACK})
         out = await r.json()
@@ -171,11 +176,15 @@ class TestBatch:
     @pytest.mark.parametrize(
         "body", [b"\x80", b"\x91", b"\xc0", b"\x90\x00", b"\xdd\xff\xff", b"", b"\xc1"]
     )
-    async def test_a_body_of_the_wrong_outer_shape_is_400(self, hub, body: bytes) -> None:
+    async def test_a_body_of_the_wrong_outer_shape_is_400(
+        self, hub: HubClient, body: bytes
+    ) -> None:
         r = await hub.post("/v1/verify/batch", data=body, headers={**bearer(), **MSGPACK})
         assert r.status == 400 and (await r.json())["error"] == "bad_request"
 
-    async def test_a_length_header_claiming_gigabytes_is_refused_at_once(self, hub) -> None:
+    async def test_a_length_header_claiming_gigabytes_is_refused_at_once(
+        self, hub: HubClient
+    ) -> None:
         r = await hub.post(
             "/v1/verify/batch", data=b"\xdd\xff\xff\xff\xff", headers={**bearer(), **MSGPACK}
         )
@@ -183,11 +192,13 @@ class TestBatch:
 
 
 class TestAuth:
-    async def test_a_missing_token_is_401(self, hub) -> None:
+    async def test_a_missing_token_is_401(self, hub: HubClient) -> None:
         r = await hub.post("/v1/verify", data=hub.world.code(GD), headers=MSGPACK)
         assert r.status == 401 and (await r.json())["error"] == "unauthenticated"
 
-    async def test_an_unknown_token_is_401_and_the_scheme_is_case_insensitive(self, hub) -> None:
+    async def test_an_unknown_token_is_401_and_the_scheme_is_case_insensitive(
+        self, hub: HubClient
+    ) -> None:
         r = await hub.post(
             "/v1/verify", data=b"", headers={"Authorization": "Bearer nope", **MSGPACK}
         )
@@ -200,7 +211,7 @@ class TestAuth:
         )
         assert r.status == 200
 
-    async def test_a_token_without_the_scope_is_403(self, hub) -> None:
+    async def test_a_token_without_the_scope_is_403(self, hub: HubClient) -> None:
         r = await hub.post(
             "/v1/verify", data=hub.world.code(GD), headers={**bearer(NOSCOPE_TOKEN), **MSGPACK}
         )
@@ -208,7 +219,7 @@ class TestAuth:
         r = await hub.get("/v1/trustlist", headers=bearer())
         assert r.status == 403
 
-    async def test_over_rate_is_429_with_retry_after(self, hub) -> None:
+    async def test_over_rate_is_429_with_retry_after(self, hub: HubClient) -> None:
         statuses = []
         for _ in range(6):  # rate 2/s, burst 4
             r = await hub.post(
@@ -218,7 +229,7 @@ class TestAuth:
         assert statuses[:4] == [200] * 4 and statuses[4] == 429
         assert int(r.headers["Retry-After"]) >= 1 and (await r.json())["error"] == "rate_limited"
 
-    async def test_429_comes_before_413_415_and_400(self, hub) -> None:
+    async def test_429_comes_before_413_415_and_400(self, hub: HubClient) -> None:
         for _ in range(4):
             await hub.post(
                 "/v1/verify", data=hub.world.code(GD), headers={**bearer(SLOW_TOKEN), **MSGPACK}
@@ -233,7 +244,7 @@ class TestAuth:
             )
             assert r.status == 429, kind
 
-    async def test_401_comes_before_404_no_route_and_405(self, hub) -> None:
+    async def test_401_comes_before_404_no_route_and_405(self, hub: HubClient) -> None:
         r = await hub.get("/v1/verify")
         assert (
             r.status == 405
@@ -245,11 +256,11 @@ class TestAuth:
 
 
 class TestLimits:
-    async def test_a_single_body_over_4_kib_is_413(self, hub) -> None:
+    async def test_a_single_body_over_4_kib_is_413(self, hub: HubClient) -> None:
         r = await hub.post("/v1/verify", data=b"x" * 4097, headers={**bearer(), **MSGPACK})
         assert r.status == 413 and (await r.json())["error"] == "body_too_large"
 
-    async def test_a_batch_body_over_2_mib_is_413(self, hub) -> None:
+    async def test_a_batch_body_over_2_mib_is_413(self, hub: HubClient) -> None:
         r = await hub.post(
             "/v1/verify/batch",
             data=io.BytesIO(b"x" * (2 * 1024 * 1024 + 1)),
@@ -257,7 +268,7 @@ class TestLimits:
         )
         assert r.status == 413
 
-    async def test_an_unknown_media_type_or_an_encoding_is_415(self, hub) -> None:
+    async def test_an_unknown_media_type_or_an_encoding_is_415(self, hub: HubClient) -> None:
         r = await hub.post(
             "/v1/verify", data=b"x", headers={**bearer(), "Content-Type": "image/png"}
         )
@@ -269,7 +280,7 @@ class TestLimits:
         )
         assert r.status == 415
 
-    async def test_json_that_does_not_parse_is_400(self, hub) -> None:
+    async def test_json_that_does_not_parse_is_400(self, hub: HubClient) -> None:
         r = await hub.post(
             "/v1/verify", data=b"{", headers={**bearer(), "Content-Type": "application/json"}
         )
@@ -300,14 +311,16 @@ class TestStrictJson:
         ids=["deep", "deep-batch", "deep-closed", "duplicate", "nan", "infinity", "bom", "utf16",
              "not-utf8"],
     )  # fmt: skip
-    async def test_json_that_is_not_strict_is_400(self, hub, route: str, body: bytes) -> None:
+    async def test_json_that_is_not_strict_is_400(
+        self, hub: HubClient, route: str, body: bytes
+    ) -> None:
         r = await hub.post(route, data=body, headers={**bearer(), **JSON})
         assert r.status == 400
         doc = await r.json()
         assert doc["error"] == "bad_request" and "HCM1" not in doc["detail"]
 
     async def test_a_duplicate_member_is_refused_even_when_the_last_is_a_valid_code(
-        self, hub
+        self, hub: HubClient
     ) -> None:
         text = encode_text(hub.world.code(GD))
         body = json.dumps({"code": "HCM1:AAAA"})[:-1] + f', "code": "{text}"}}'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_environment_variables_override_gateway_keys() -> None:
         ({"client": [{"id": "x", "token_sha256": "ab" * 32, "scopes": [], "rate": 0}]}, "rate"),
     ],
 )
-def test_a_bad_value_is_refused_with_its_key_named(doc: dict, names: str) -> None:
+def test_a_bad_value_is_refused_with_its_key_named(doc: dict[str, Any], names: str) -> None:
     with pytest.raises(ConfigError, match=names.replace("[", r"\[").replace("]", r"\]")):
         parse_settings(doc, {})
 
@@ -58,7 +59,7 @@ def test_log_format_is_json_unless_text_is_asked_for() -> None:
     "gateway",
     [{"listen": "127.0.0.1:0"}, {"listen": "127.0.0.1:8080", "admin_listen": "127.0.0.1:0"}],
 )
-def test_workers_need_a_fixed_port(gateway: dict) -> None:
+def test_workers_need_a_fixed_port(gateway: dict[str, Any]) -> None:
     assert parse_settings({"gateway": gateway}, {}).workers == 1
     with pytest.raises(ConfigError, match="workers = 2 with port 0"):
         parse_settings({"gateway": {**gateway, "workers": 2}}, {})

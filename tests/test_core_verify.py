@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import pytest
 
 from factory import BJ, GD, HB, NOW, World
 from gateway.core.crypto import generate_private_key
-from gateway.core.model import Alg, Colour, Reason, Status
+from gateway.core.model import Alg, Colour, IssuerCode, Reason, Status, Verdict
 from gateway.core.trust import KeyRecord, TrustSnapshot
 from gateway.core.verify import verify
 from gateway.core.wire import decode_code
@@ -23,7 +26,7 @@ def trust(
     revoked: bool = False,
     nbf: int = NOW - 3600,
     naf: int = NOW + 3600,
-    issuers=(GD, BJ, HB),
+    issuers: Iterable[IssuerCode] = (GD, BJ, HB),
 ) -> TrustSnapshot:
     keys = [
         KeyRecord(i.iss, i.code_key.public, nbf, naf, revoked=revoked and i.iss == GD)
@@ -32,7 +35,9 @@ def trust(
     return TrustSnapshot.build(1, issuers, keys)
 
 
-def check(world: World, raw: bytes, *, now: int = NOW, status: Status | None = None, **kw):
+def check(
+    world: World, raw: bytes, *, now: int = NOW, status: Status | None = None, **kw: Any
+) -> Verdict:
     return verify(decode_code(raw), trust(world, **kw), now, status)
 
 
@@ -84,13 +89,15 @@ def test_a_revoked_key_is_refused_before_its_signature_is_checked(world: World) 
         (NOW + 3601, Reason.KEY_NOT_VALID),
     ],
 )
-def test_iat_must_lie_within_the_keys_nbf_and_naf(world: World, iat: int, reason) -> None:
+def test_iat_must_lie_within_the_keys_nbf_and_naf(
+    world: World, iat: int, reason: Reason | None
+) -> None:
     v = check(world, world.code(GD, iat=iat, exp=iat + 400), now=iat)
     assert v.reason is reason
 
 
 @pytest.mark.parametrize(("life", "reason"), [(86_400, None), (86_401, Reason.KEY_NOT_VALID)])
-def test_a_code_lives_at_most_a_day(world: World, life: int, reason) -> None:
+def test_a_code_lives_at_most_a_day(world: World, life: int, reason: Reason | None) -> None:
     assert check(world, world.code(GD, iat=NOW, exp=NOW + life)).reason is reason
 
 
@@ -120,13 +127,15 @@ def test_es256_codes_verify(world: World) -> None:
 
 
 @pytest.mark.parametrize(("skew", "reason"), [(300, None), (301, Reason.NOT_YET_VALID)])
-def test_iat_may_run_at_most_300_s_ahead_of_the_hub(world: World, skew: int, reason) -> None:
+def test_iat_may_run_at_most_300_s_ahead_of_the_hub(
+    world: World, skew: int, reason: Reason | None
+) -> None:
     v = check(world, world.code(GD, iat=NOW + skew, exp=NOW + skew + 60))
     assert v.reason is reason
 
 
 @pytest.mark.parametrize(("now", "reason"), [(NOW + 299, None), (NOW + 300, Reason.EXPIRED)])
-def test_a_code_is_expired_at_exp(world: World, now: int, reason) -> None:
+def test_a_code_is_expired_at_exp(world: World, now: int, reason: Reason | None) -> None:
     v = check(world, world.code(GD, iat=NOW, exp=NOW + 300), now=now)
     assert v.reason is reason
 

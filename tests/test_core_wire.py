@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
 import pytest
 
@@ -89,16 +91,14 @@ def _rebuild(
     protected: bytes | None = None,
     payload: bytes | None = None,
     signature: bytes | None = None,
-    pack_with=msgpack.packb,
 ) -> bytes:
     p, b, s = msgpack.unpackb(good)
-    return pack_with(
+    return pack(
         [
             protected if protected is not None else p,
             payload if payload is not None else b,
             signature if signature is not None else s,
-        ],
-        use_bin_type=True,
+        ]
     )
 
 
@@ -134,7 +134,7 @@ def test_a_signature_that_is_not_64_bytes_is_malformed(good: bytes, length: int)
         decode_code(_rebuild(good, signature=b"s" * length))
 
 
-def _payload(**kw) -> bytes:
+def _payload(**kw: Any) -> bytes:
     return pack(claims(GD, **kw))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -34,7 +35,7 @@ TRUST = TrustSnapshot.build(
 
 
 @pytest.mark.parametrize("case", GOLDEN["cases"], ids=[c["name"] for c in GOLDEN["cases"]])
-def test_frozen_code_gets_its_frozen_verdict(case: dict) -> None:
+def test_frozen_code_gets_its_frozen_verdict(case: dict[str, Any]) -> None:
     raw = bytes.fromhex(case["envelope"])
     assert decode_text(case["text"]) == raw
     try:
@@ -74,7 +75,7 @@ def test_the_encoder_still_writes_the_frozen_ed25519_bytes() -> None:
 
 
 @pytest.mark.parametrize("case", GOLDEN["admin"], ids=[c["name"] for c in GOLDEN["admin"]])
-def test_frozen_management_message_passes_its_upload_key(case: dict) -> None:
+def test_frozen_management_message_passes_its_upload_key(case: dict[str, Any]) -> None:
     from gateway.core.admin import (
         KeyRevoke,
         UploadKey,

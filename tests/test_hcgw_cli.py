@@ -54,6 +54,6 @@ def test_token_prints_a_client_entry_that_loads_as_pasted_and_says_how_it_is_pic
 def test_token_placeholders_load_too_and_a_bad_scope_is_refused() -> None:
     done = hcgw("token")
     (client,) = parse_settings(tomllib.loads(done.stdout.split("\n\n")[-1]), {}).clients
-    assert (client.id, client.scopes, client.rate) == ("verifier-1", {"verify"}, 100)
+    assert (client.id, client.scopes, client.rate) == ("verifier-1", frozenset({"verify"}), 100.0)
     refused = hcgw("token", "--scopes", "verify,admin")
     assert refused.returncode == 2 and "--scopes" in refused.stderr and not refused.stdout

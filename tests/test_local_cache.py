@@ -7,24 +7,15 @@ from __future__ import annotations
 
 import hashlib
 
-import msgpack
-
-from factory import GD, MSGPACK, NOW, World, bearer
+from factory import GD, MSGPACK, NOW, World
 from gateway.core.model import Code
 from gateway.core.wire import decode_code
 from gateway.service.local_cache import GRAIN, NEGATIVE_LIFE, SWEEP, Checked, LocalCache
-from hubtest import cache_counts
-
-
-async def verify_batch(hub, codes: list[bytes]) -> list[dict]:
-    body = msgpack.packb(codes)
-    r = await hub.post("/v1/verify/batch", data=body, headers={**bearer(), **MSGPACK})
-    assert r.status == 200, await r.text()
-    return await r.json()
+from hubtest import MakeHub, cache_counts, verify_batch
 
 
 async def test_expired_codes_leave_the_local_cache_once_the_hubs_clock_passes_them(
-    make_hub,
+    make_hub: MakeHub,
 ) -> None:
     hub = await make_hub()
     r = await hub.post(f"/v1/issuers/{GD}/keys", data=hub.world.key_add(GD), headers=MSGPACK)
@@ -41,7 +32,7 @@ async def test_expired_codes_leave_the_local_cache_once_the_hubs_clock_passes_th
     assert len(hub.hub.local) == 50  # an expired code is not stored again
 
 
-async def test_an_entry_is_not_served_from_the_second_its_code_expires(make_hub) -> None:
+async def test_an_entry_is_not_served_from_the_second_its_code_expires(make_hub: MakeHub) -> None:
     hub = await make_hub()
     r = await hub.post(f"/v1/issuers/{GD}/keys", data=hub.world.key_add(GD), headers=MSGPACK)
     assert r.status == 201

@@ -36,7 +36,7 @@ from gateway.web.openapi import (
 )
 from gateway.web.openapi import _StrictLoader as StrictLoader
 from gateway.web.routes import ROUTES, Route, add_operator_routes, add_routes, openapi_document
-from hubtest import Clock
+from hubtest import Clock, MakeHub
 
 DOCUMENT_URI = "urn:hcgw:openapi"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -163,7 +163,9 @@ def test_the_apps_serve_exactly_the_routes_of_the_table() -> None:
     assert {r.path for r in ROUTES if r.operator} == {"/metrics", "/dashboard", "/dashboard/data"}
 
 
-async def test_over_the_inflight_limit_only_the_routes_the_table_exempts_answer(make_hub) -> None:
+async def test_over_the_inflight_limit_only_the_routes_the_table_exempts_answer(
+    make_hub: MakeHub,
+) -> None:
     hub = await make_hub(max_inflight=0)  # every counted request is over the limit at once
     for route in ROUTES:
         path = route.path.replace("{iss}", GD)
@@ -279,7 +281,8 @@ def test_the_source_holds_no_copy_of_a_limit_of_the_code() -> None:
 
 
 def test_the_limits_are_the_codes() -> None:
-    schemas: Schema = openapi_document()["components"]["schemas"]  # type: ignore[assignment]
+    document: Schema = openapi_document()
+    schemas: Schema = document["components"]["schemas"]
     assert schemas["BatchRequest"]["properties"]["codes"]["maxItems"] == 1000
     assert schemas["StatusPayload"]["properties"]["events"]["maxItems"] == 10_000
     assert schemas["StatusApplied"]["properties"]["applied"]["maximum"] == 10_000
@@ -515,7 +518,7 @@ async def post_example(hub: Any, method: str, path: str, media: str, value: Any)
 
 
 async def test_a_hub_on_the_examples_day_answers_each_request_example_as_documented(
-    make_hub,
+    make_hub: MakeHub,
 ) -> None:
     document = openapi_document()
     hub = await make_hub(example_world(), Clock(GOLDEN["now"]))
@@ -527,11 +530,11 @@ async def test_a_hub_on_the_examples_day_answers_each_request_example_as_documen
         assert (r.status, await r.json()) == (status, answer), (op_id, media)
 
 
-async def test_a_hub_today_answers_each_request_example_as_documented(make_hub) -> None:
+async def test_a_hub_today_answers_each_request_example_as_documented(make_hub: MakeHub) -> None:
     """Today the codes have expired (each verify operation documents that answer as
     ``golden-today``) and the messages' iat is years off: 400 ``bad_timestamp``, as each
     management example's description says."""
-    document = openapi_document()
+    document: Schema = openapi_document()
     world = example_world()
     now = int(time.time())
     hub = await make_hub(world, Clock(now))

@@ -6,7 +6,7 @@ list of management writes that keeps key writes and refusals behind a flood of s
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -32,7 +32,7 @@ def reading(metrics: Metrics) -> Reading:
     return Reading(metrics.registry.collect())
 
 
-def figures(metrics: Metrics, history: History, at: float) -> dict:
+def figures(metrics: Metrics, history: History, at: float) -> dict[str, Any]:
     return build(
         reading(metrics),
         history,

@@ -100,7 +100,9 @@ async def test_terminals_refuse_a_list_signed_by_another_key_after_the_restart(
     ), outcome.failures
 
 
-def test_the_oracle_tells_an_offline_verdict_from_an_online_one(sim_code) -> None:
+def test_the_oracle_tells_an_offline_verdict_from_an_online_one(
+    sim_code: tuple[IssuedCode, HubModel],
+) -> None:
     code, model = sim_code
     offline = expect_offline(code, model.offline_view(), 1_000)
     online = expect(code, model, 1_000)
