@@ -5,9 +5,10 @@ pyproject.toml):
 
 - the harness, every top-level module (runner, generator, schedule, workload, its own HTTP
   client, histograms, verdict, report, table, plot, crosscheck, selftest, ...): drives a hub over
-  HTTP from a corpus; it never imports the gateway, the benchmark or the in-process code, and
-  starts processes (``processes``) instead. ``args`` holds the argument types, ``cli`` lists the
-  subcommands, each of which registers itself.
+  HTTP from a corpus; it never imports the gateway's code, the benchmark or the in-process code,
+  and starts processes (``processes``) instead, the gateway's through its launcher
+  (``gateway.launch``, which imports nothing of the gateway but its process protocol). ``args``
+  holds the argument types, ``cli`` lists the subcommands, each of which registers itself.
 - ``bench/``: the benchmark of record (BENCHMARKS.md). It may import the harness, the fixture, the
   in-process code, and a few of the gateway's parts: its core for the raw limits
   (``bench.micro``), its app under gunicorn, its embedded Redis and one key pattern.

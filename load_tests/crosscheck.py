@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from load_tests import report as reports
 from load_tests.agreement import Side, conclude, render
@@ -27,11 +27,44 @@ from load_tests.bodies import body_for
 from load_tests.corpus import load_corpus
 from load_tests.machine import cpu_times
 from load_tests.options import add_traffic_args, run_config
+from load_tests.records import Status
 from load_tests.runner import RunConfig, run
 from load_tests.workload import draw_sequence
-from load_tests.wrk import run_wrk
+from load_tests.wrk import WrkErrors, WrkLatency, run_wrk
 
 WRK_BODIES = 200_000  # wrk cycles through at most this many requests' bodies
+
+
+class WrkSide(TypedDict):
+    rate: float
+    ok_rate: float
+    latency_us: WrkLatency
+    errors: WrkErrors
+    argv: list[str]
+
+
+class HarnessSide(TypedDict):
+    rate: float
+    ok_rate: float
+    service_us: dict[str, float | None]  # min, mean, p50, p90, p99, p99_9, max
+    verdict: Status
+    generator_cpu: str | None  # its check's detail
+
+
+class Crosscheck(TypedDict):
+    """The result (``--json``): the conclusion, its evidence and each side's figures."""
+
+    ok: bool
+    verdict: str  # the conclusion
+    exit_code: int
+    agreement: float
+    min_agreement: float
+    connections: int
+    seconds: float
+    evidence: dict[str, object]  # agreement.Conclusion
+    summary: str
+    wrk: WrkSide
+    harness: HarnessSide
 
 
 def register(sub: Subcommands) -> None:
@@ -82,7 +115,7 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def crosscheck(cfg: RunConfig, *, min_agreement: float = 0.8) -> dict[str, Any]:
+def crosscheck(cfg: RunConfig, *, min_agreement: float = 0.8) -> Crosscheck:
     connections = cfg.connections * cfg.procs
     count = min(WRK_BODIES, max(1, len(load_corpus(cfg.corpus, limit=cfg.corpus_limit).codes)))
     ctype, bodies = wrk_bodies(cfg, count)

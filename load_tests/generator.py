@@ -22,11 +22,11 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from load_tests.bodies import RequestBook
 from load_tests.connection import Connection, describe, open_connection
-from load_tests.histograms import HistogramSet
+from load_tests.histograms import Blob, HistogramSet
 from load_tests.schedule import NS, Schedule
 
 HEARTBEAT_S = 0.005
@@ -55,13 +55,54 @@ class Interval:
     error_codes: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
+class Shipped(TypedDict):
+    """One process's interval as it goes to the coordinator (pickled over its pipe)."""
+
+    second: int
+    hist: dict[str, Blob]
+    counts: dict[str, int]
+    status: dict[str, int]  # "200"
+    errors: dict[str, int]
+    error_codes: dict[str, int]
+
+
+class Result(TypedDict, total=False):
+    """What a process sends when it is done; a count it never took is absent."""
+
+    sent_by_phase: dict[str, int]  # warmup, measured
+    cpu_measured_us: int
+    measured_intervals: int
+    unfinished: int
+    unsent: int
+
+
+@dataclass(slots=True)
+class Second:
+    """One second of the run: every process's interval for it, merged by the coordinator."""
+
+    procs: int = 0  # how many processes' intervals are in
+    hist: HistogramSet = field(default_factory=HistogramSet)
+    counts: collections.Counter[str] = field(default_factory=collections.Counter)
+    status: collections.Counter[str] = field(default_factory=collections.Counter)
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    error_codes: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def add(self, shipped: Shipped) -> None:
+        self.procs += 1
+        self.hist.add(HistogramSet.decode(shipped["hist"]))
+        self.counts.update(shipped["counts"])
+        self.status.update(shipped["status"])
+        self.errors.update(shipped["errors"])
+        self.error_codes.update(shipped["error_codes"])
+
+
 class Engine:
     def __init__(
         self,
         cfg: EngineConfig,
         book: RequestBook,
         schedule: Schedule | None,
-        ship: Callable[[dict[str, Any]], None],
+        ship: Callable[[Shipped], None],
     ) -> None:
         self.cfg, self.book, self.schedule, self._ship = cfg, book, schedule, ship
         self.loop = asyncio.get_running_loop()
@@ -94,7 +135,7 @@ class Engine:
             self.conns.add(conn)
             self.idle.append(conn)
 
-    async def run(self, t0: int) -> dict[str, Any]:
+    async def run(self, t0: int) -> Result:
         self.t0 = t0
         self.stop_ns = t0 + round((self.cfg.warmup_s + self.cfg.duration_s) * NS)
         self._at(t0 + NS, self._tick)
@@ -115,10 +156,8 @@ class Engine:
         for conn in list(self.conns):
             if conn.transport is not None:
                 conn.transport.close()
-        return {
-            "sent_by_phase": dict(self.sent_by_phase),
-            **self.result,
-        }
+        # ``result`` holds only the counts of Result: those this process took.
+        return cast(Result, {"sent_by_phase": dict(self.sent_by_phase), **self.result})
 
     def _on_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         # A bug in a callback must end the run loudly, not leave it waiting for answers.

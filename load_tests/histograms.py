@@ -17,15 +17,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from hdrh.histogram import HdrHistogram
+
+from load_tests.records import Summary
 
 LOWEST_US = 1
 HIGHEST_US = 100_000_000  # 100 s
 DIGITS = 3
 KINDS = ("latency", "service", "lateness", "gen_lag", "loop_lag")
 PERCENTILES = (50.0, 90.0, 99.0, 99.9, 99.99)
+
+
+class Blob(TypedDict, total=False):
+    """A histogram as it travels between processes: the histoblob and the values it lost."""
+
+    blob: str  # "" or absent: no values
+    oor: int
 
 
 def new_histogram() -> HdrHistogram:
@@ -54,7 +63,7 @@ class Histogram:
         self.hdr.add(other.hdr)
         self.out_of_range += other.out_of_range
 
-    def encode(self) -> dict[str, Any]:
+    def encode(self) -> Blob:
         blob = self.hdr.encode() if self.count else b""
         return {
             "blob": blob.decode() if isinstance(blob, bytes) else blob,
@@ -62,7 +71,7 @@ class Histogram:
         }
 
     @classmethod
-    def decode(cls, doc: Mapping[str, Any]) -> Histogram:
+    def decode(cls, doc: Blob) -> Histogram:
         h = cls(out_of_range=int(doc.get("oor", 0)))
         if doc.get("blob"):
             h.hdr.decode_and_add(doc["blob"])
@@ -72,20 +81,18 @@ class Histogram:
         self.hdr.reset()
         self.out_of_range = 0
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Summary:
         """count, min, mean, percentiles and max, all in µs (integers; mean rounded)."""
-        n = self.count
-        out: dict[str, Any] = {"count": n, "out_of_range": self.out_of_range}
-        if n == 0:
-            out.update({"min": None, "mean": None, "max": None})
-            out.update({_pname(p): None for p in PERCENTILES})
-            return out
-        out["min"] = int(self.hdr.get_min_value())
-        out["mean"] = round(float(self.hdr.get_mean_value()), 1)
-        for p in PERCENTILES:
-            out[_pname(p)] = int(self.hdr.get_value_at_percentile(p))
-        out["max"] = int(self.hdr.get_max_value())
-        return out
+        n, oor = self.count, self.out_of_range
+        if n == 0:  # in the order the JSON always had
+            return {"count": 0, "out_of_range": oor, "min": None, "mean": None, "max": None,
+                    "p50": None, "p90": None, "p99": None, "p99_9": None,
+                    "p99_99": None}  # fmt: skip
+        at = [int(self.hdr.get_value_at_percentile(p)) for p in PERCENTILES]
+        return {"count": n, "out_of_range": oor, "min": int(self.hdr.get_min_value()),
+                "mean": round(float(self.hdr.get_mean_value()), 1), "p50": at[0], "p90": at[1],
+                "p99": at[2], "p99_9": at[3], "p99_99": at[4],
+                "max": int(self.hdr.get_max_value())}  # fmt: skip
 
     def count_above_us(self, threshold_us: int) -> int:
         """How many values exceed ``threshold_us`` (to within the histogram's precision)."""
@@ -103,10 +110,6 @@ class Histogram:
         return out
 
 
-def _pname(p: float) -> str:
-    return "p" + (f"{p:g}".replace(".", "_"))
-
-
 @dataclass(slots=True)
 class HistogramSet:
     """One Histogram per kind."""
@@ -120,11 +123,11 @@ class HistogramSet:
         for kind, h in other.by_kind.items():
             self.by_kind[kind].add(h)
 
-    def encode(self) -> dict[str, dict[str, Any]]:
+    def encode(self) -> dict[str, Blob]:
         return {k: h.encode() for k, h in self.by_kind.items()}
 
     @classmethod
-    def decode(cls, doc: Mapping[str, Mapping[str, Any]]) -> HistogramSet:
+    def decode(cls, doc: Mapping[str, Blob]) -> HistogramSet:
         out = cls()
         for kind, blob in doc.items():
             out.by_kind[kind] = Histogram.decode(blob)

@@ -10,9 +10,9 @@ the warm-up was scraped apart, else over the whole run (``compared``).
 from __future__ import annotations
 
 import collections
-from typing import Any
 
 from load_tests.corpus import load_corpus
+from load_tests.records import ExpectedHits, ObservedHits, ServerRecord
 from load_tests.runner import RunData
 from load_tests.workload import expected_hits
 
@@ -34,7 +34,7 @@ def sent_draws(data: RunData) -> dict[str, list[int]]:
     }
 
 
-def expected(data: RunData) -> dict[str, Any]:
+def expected(data: RunData) -> ExpectedHits:
     codes = load_corpus(data.config.corpus, limit=data.config.corpus_limit).codes
     draws = sent_draws(data)
     seen: set[int] = set(data.preseen)
@@ -53,17 +53,17 @@ def expected(data: RunData) -> dict[str, Any]:
     }
 
 
-def observed(server: dict[str, Any] | None) -> dict[str, Any] | None:
+def observed(server: ServerRecord | None) -> ObservedHits | None:
     if server is None:
         return None
     return {
         "run": server["run"]["hit_ratio"],
-        "measured": server.get("measured", {}).get("hit_ratio"),
+        "measured": server["measured"]["hit_ratio"] if "measured" in server else None,
     }
 
 
 def compared(
-    exp: dict[str, Any], obs: dict[str, Any] | None, warmup_s: int
+    exp: ExpectedHits, obs: ObservedHits | None, warmup_s: int
 ) -> tuple[float | None, float | None]:
     """(expected, observed) over the same phase: the measured one when both have it."""
     if obs is None:

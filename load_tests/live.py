@@ -15,12 +15,13 @@ import collections
 import ipaddress
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from load_tests.generator import Second
 from load_tests.histograms import Histogram
 from load_tests.schedule import NS, Schedule
 
@@ -75,7 +76,7 @@ class LiveFigures(Collector):
         self._inflight = 0
         self._target = 0.0
 
-    def second(self, second: int, merged: dict[str, Any]) -> None:
+    def second(self, second: int, merged: Second) -> None:
         """Called by the coordinator once every process has reported ``second``."""
         planned = 0
         if self._schedule is not None:
@@ -83,12 +84,12 @@ class LiveFigures(Collector):
         with self._lock:
             self._second, self._planned = second, self._planned + planned
             self._target = float(planned)
-            self._sent += merged["counts"]["sent"]
-            self._inflight = merged["counts"]["inflight"]
-            self._answers.update(merged["status"])
-            self._lost.update(merged["errors"])
+            self._sent += merged.counts["sent"]
+            self._inflight = merged.counts["inflight"]
+            self._answers.update(merged.status)
+            self._lost.update(merged.errors)
             for kind, buckets in self._hist.items():
-                buckets.add(merged["hist"][kind])
+                buckets.add(merged.hist[kind])
 
     def phase(self) -> str:
         if self._second < 0:
@@ -97,7 +98,7 @@ class LiveFigures(Collector):
             return "warmup"
         return "measured" if self._second < round(self._total_s) else "drain"
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         with self._lock:
             planned = CounterMetricFamily(
                 "hcgw_load_planned_requests", "Requests the plan had due (open loop: the offer)"

@@ -9,7 +9,9 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
+
+from load_tests.records import Machine
 
 ROOT = Path(__file__).resolve().parents[1]
 _PACKAGES = (
@@ -66,7 +68,7 @@ def tool_version(argv: list[str]) -> str | None:
     return text[0] if text else None
 
 
-def facts() -> dict[str, Any]:
+def facts() -> Machine:
     mem_gib = None
     try:
         pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -97,6 +99,18 @@ def cpu_times() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+class Busyness(TypedDict):
+    system_busy: float  # the machine's CPU use over the interval, a share of all cores
+    loadavg_before: float
+
+
+class Quiet(TypedDict):
+    """What ``wait_for_quiet`` saw when it stopped waiting."""
+
+    busy_before: float  # the machine's CPU use in the last second, a share of all cores
+    waited_s: float
+
+
 class Busy:
     """The machine's CPU use over an interval, as a share of all cores, and the load average:
     the context of a figure on a shared machine (ours and everybody else's work together)."""
@@ -105,7 +119,7 @@ class Busy:
         self.load = os.getloadavg()[0]
         self._start = cpu_times()
 
-    def done(self) -> dict[str, float]:
+    def done(self) -> Busyness:
         busy, total = cpu_times()
         d_total = total - self._start[1]
         share = (busy - self._start[0]) / d_total if d_total > 0 else 0.0
@@ -114,7 +128,7 @@ class Busy:
 
 def wait_for_quiet(
     max_wait_s: float, threshold: float = 0.15, window_s: float = 1.0
-) -> dict[str, float]:
+) -> Quiet:
     """Wait until the machine's CPU use over ``window_s`` is at most ``threshold`` of all cores
     (others' work on a shared machine), for at most ``max_wait_s``. Returns what was seen."""
     start = time.monotonic()

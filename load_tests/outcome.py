@@ -7,8 +7,7 @@ in one line. ``provenance``: when, which commit, which tool version.
 
 from __future__ import annotations
 
-from typing import Any
-
+from load_tests.records import ConfigRecord, Report
 from load_tests.units import rate
 
 MEANINGS = {
@@ -20,12 +19,12 @@ MEANINGS = {
 }
 
 
-def headline(report: dict[str, Any]) -> str:
+def headline(report: Report) -> str:
     code = report["exit_code"]
     return f"verdict: {report['verdict']['status']} · exit {code}: {MEANINGS.get(code, '?')}"
 
 
-def plan(cfg: dict[str, Any]) -> str:
+def plan(cfg: ConfigRecord) -> str:
     if cfg["mode"] != "open":
         return f"as fast as {cfg['connections_per_proc']} connections per process allow"
     steps = ", ".join(f"{rate(s['rate'])} for {s['seconds']:g} s" for s in cfg["steps"])
@@ -33,7 +32,7 @@ def plan(cfg: dict[str, Any]) -> str:
     return f"{arrival}{steps} after {cfg['warmup_s']} s of warm-up"
 
 
-def traffic(cfg: dict[str, Any]) -> str:
+def traffic(cfg: ConfigRecord) -> str:
     shape = f"batches of {cfg['batch']}" if cfg["batch"] else "single codes"
     r = cfg["repeat"]
     if r["fresh"]:
@@ -46,7 +45,7 @@ def traffic(cfg: dict[str, Any]) -> str:
     return f"{shape} ({cfg['encoding']}), {draws}{skip}"
 
 
-def configuration(cfg: dict[str, Any]) -> str:
+def configuration(cfg: ConfigRecord) -> str:
     procs = cfg["procs"]
     return (
         f"{cfg['mode']} loop · {procs} process{'es' if procs > 1 else ''} × "
@@ -55,8 +54,7 @@ def configuration(cfg: dict[str, Any]) -> str:
     )
 
 
-def provenance(report: dict[str, Any]) -> str:
-    host = report.get("host") or {}
-    commit = host.get("git") or "commit unknown"
+def provenance(report: Report) -> str:
+    commit = report["host"].get("git") or "commit unknown"
     started = report["started_at"][:19].replace("T", " ")
     return f"{started} UTC · git {commit} · hcgw-load {report['tool']['version']}"

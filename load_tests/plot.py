@@ -12,10 +12,11 @@ commit. matplotlib is in the ``load`` extra; without it, plotting says so and th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from load_tests.histograms import Histogram
 from load_tests.outcome import configuration, headline, provenance
+from load_tests.records import Report
 from load_tests.units import ms_limit, rate, sig3
 
 _NICE = [m * 10.0**e for e in range(-3, 6) for m in (1, 2, 5)]
@@ -24,7 +25,7 @@ _PERCENTILES = (("0%", 1), ("90%", 10), ("99%", 100), ("99.9%", 1e3), ("99.99%",
 _THRESHOLD = {"color": "tab:red", "linestyle": (0, (6, 3)), "linewidth": 1.5}
 
 
-def write_png(report: dict[str, Any], path: Path) -> None:
+def write_png(report: Report, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig = figure(report)
@@ -32,7 +33,7 @@ def write_png(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def figure(report: dict[str, Any]) -> Any:
+def figure(report: Report) -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,11 +54,13 @@ def figure(report: dict[str, Any]) -> Any:
     return fig
 
 
-def _latency(ax: Any, report: dict[str, Any]) -> None:
+def _latency(ax: Any, report: Report) -> None:
     series = report["series"]
     xs = [r["second"] + 0.5 for r in series]
     values = []
-    for key, label in (("p50_us", "p50"), ("p99_us", "p99"), ("max_us", "max")):
+    keys: tuple[tuple[Literal["p50_us", "p99_us", "max_us"], str], ...] = (
+        ("p50_us", "p50"), ("p99_us", "p99"), ("max_us", "max"))  # fmt: skip
+    for key, label in keys:
         ys = [_ms(r[key]) for r in series]
         values += [y for y in ys if y]
         ax.plot(xs, ys, marker=".", label=f"latency {label}")
@@ -73,7 +76,7 @@ def _latency(ax: Any, report: dict[str, Any]) -> None:
     _legend(ax)
 
 
-def _rates(ax: Any, report: dict[str, Any]) -> None:
+def _rates(ax: Any, report: Report) -> None:
     series = report["series"]
     xs = [r["second"] + 0.5 for r in series]
     if any(r["target"] for r in series):
@@ -83,13 +86,13 @@ def _rates(ax: Any, report: dict[str, Any]) -> None:
     ax.plot(xs, [r["sent"] for r in series], marker=".", label="sent")
     ax.plot(xs, [r["completed"] for r in series], marker=".", label="answered")
     ax.plot(xs, [r.get("ok", r["completed"]) for r in series], "--", label="answered 200")
-    top = max([r["target"] or 0 for r in series] + [r["sent"] for r in series] + [1])
+    top: float = max([r["target"] or 0 for r in series] + [r["sent"] for r in series] + [1])
     warm = report["config"]["warmup_s"]
     for t in report["thresholds"]:
         if t["name"] != "min_rate" or t["value"] is None:
             continue
         steps = {s["step"]: s for s in report["steps"]}
-        s = steps.get(t["step"])
+        s = None if t["step"] is None else steps.get(t["step"])
         start, end = (warm + s["start_s"], warm + s["start_s"] + s["seconds"]) if s else (
             warm, warm + report["config"]["duration_s"])  # fmt: skip
         ax.hlines(t["limit"], start, end, **_THRESHOLD, label=f"{t['flag']}")
@@ -100,7 +103,7 @@ def _rates(ax: Any, report: dict[str, Any]) -> None:
     _legend(ax)
 
 
-def _spectrum(ax: Any, report: dict[str, Any]) -> None:
+def _spectrum(ax: Any, report: Report) -> None:
     hists = report["phases"]["measured"]["histograms"]
     values = []
     for kind, label in (("latency", "from intended send"), ("service", "from actual send")):
@@ -132,7 +135,7 @@ def _legend(ax: Any) -> None:
               bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # fmt: skip
 
 
-def _phases(ax: Any, report: dict[str, Any]) -> None:
+def _phases(ax: Any, report: Report) -> None:
     warm = report["config"]["warmup_s"]
     if warm:
         ax.axvspan(0, warm, color="grey", alpha=0.18, linewidth=0)
@@ -174,7 +177,7 @@ def plain(x: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _max_p99(report: dict[str, Any]) -> float | None:
+def _max_p99(report: Report) -> float | None:
     limits = [t["limit"] for t in report["thresholds"] if t["name"] == "max_p99_us"]
     return limits[0] if limits else None
 

@@ -10,18 +10,17 @@ the plan's last second only answers can arrive, so the drain shows no plan to co
 
 from __future__ import annotations
 
-from typing import Any
-
+from load_tests.generator import Second
 from load_tests.schedule import NS, Schedule
 from load_tests.units import count, ms
 
 
 def progress_line(
-    second: int, s: dict[str, Any], warmup_s: int, total_s: float, schedule: Schedule | None
+    second: int, s: Second, warmup_s: int, total_s: float, schedule: Schedule | None
 ) -> str:
-    c, h = s["counts"], s["hist"]
+    c, h = s.counts, s.hist
     lat = h["latency"].summary()
-    errors = sum(s["errors"].values()) + sum(v for k, v in s["status"].items() if k != "200")
+    errors = sum(s.errors.values()) + sum(v for k, v in s.status.items() if k != "200")
     elapsed, total = second + 1, round(total_s)
     tail = f"in flight {c['inflight']}  queued {c['queued']}  errors {count(errors)}"
     if second >= total:

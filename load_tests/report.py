@@ -13,27 +13,39 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from load_tests import hits
+from load_tests.generator import Second
 from load_tests.histograms import Histogram
 from load_tests.machine import facts as host_facts
+from load_tests.records import (
+    ConfigRecord,
+    HubRecord,
+    Machine,
+    PreflightRecord,
+    Report,
+    SeriesRow,
+    ServerRecord,
+    StepRecord,
+    ThresholdRecord,
+    as_record,
+)
 from load_tests.runner import RunData
 from load_tests.schedule import NS
 from load_tests.scrape import delta
 from load_tests.steps import step_rows
 from load_tests.tally import Phase, failures, run_counts
 from load_tests.thresholds import Thresholds, apply_thresholds
-from load_tests.verdict import ExitCode, SelfCheckLimits, WorkloadFacts, judge
+from load_tests.verdict import ExitCode, RunFacts, SelfCheckLimits, WorkloadFacts, judge
 
 SCHEMA = "hcgw-load-report"
 SCHEMA_VERSION = 2
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 NO_THRESHOLDS = Thresholds()
 DEFAULT_LIMITS = SelfCheckLimits()
-__all__ = ["Histogram", "HubInfo", "build", "exit_code", "write_json"]
+__all__ = ["Histogram", "HubInfo", "Report", "build", "exit_code", "write_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +63,9 @@ def build(
     thresholds: Thresholds = NO_THRESHOLDS,
     limits: SelfCheckLimits = DEFAULT_LIMITS,
     *,
-    host: dict[str, Any] | None = None,
+    host: Machine | None = None,
     hub: HubInfo | None = None,
-) -> dict[str, Any]:
+) -> Report:
     cfg = data.config
     schedule = cfg.schedule()
     phases = {"warmup": Phase(), "measured": Phase()}
@@ -65,7 +77,7 @@ def build(
         target = schedule.count_between(second * NS, (second + 1) * NS) if schedule else None
         series.append(_row(second, s, target))
     per = cfg.target.codes_per_request
-    counts = run_counts(data, phases.values())
+    counts, problems = run_counts(data, phases.values())
     out_phases = {
         name: p.summary(cfg.warmup_s if name == "warmup" else cfg.duration_s, per)
         for name, p in phases.items()
@@ -75,25 +87,26 @@ def build(
     expected, observed = hits.expected(data), hits.observed(server)
     hit_expected, hit_observed = hits.compared(expected, observed, cfg.warmup_s)
     lost = sum(counts["errors"].values())
-    facts = {
-        "mode": cfg.mode,
-        "accounting": counts["accounting"],
-        "gen_lag": phases["measured"].hist["gen_lag"].summary(),
-        "loop_lag": phases["measured"].hist["loop_lag"].summary(),
-        "lateness": phases["measured"].hist["lateness"].summary(),
-        "cpu_share_max": _cpu_share_max(data),
-        "planned": counts["planned"],
-        "sent": counts["sent"],
-        "worst_window_share": _worst_window(series, cfg.warmup_s, cfg.total_s),
-        "cap_waits": counts["cap_waits"],
-        "unsent": counts["unsent"],
-        "unfinished": counts["unfinished"],
-        "wrong_verdicts": counts["wrong_verdicts"],
-        "checked": counts["checked"],
-        "attempts": counts["completed"] + lost,
-        "failed_answers": counts["completed"] - counts["ok"] + lost,
-        "failures": failures(counts),
-        "workload": WorkloadFacts(
+    measured = phases["measured"].hist
+    facts = RunFacts(
+        mode=cfg.mode,
+        problems=tuple(problems),
+        gen_lag=measured["gen_lag"].summary(),
+        loop_lag=measured["loop_lag"].summary(),
+        lateness=measured["lateness"].summary(),
+        cpu_share_max=_cpu_share_max(data),
+        planned=counts["planned"],
+        sent=counts["sent"],
+        worst_window_share=_worst_window(series, cfg.warmup_s, cfg.total_s),
+        cap_waits=counts["cap_waits"],
+        unsent=counts["unsent"],
+        unfinished=counts["unfinished"],
+        wrong_verdicts=counts["wrong_verdicts"],
+        checked=counts["checked"],
+        attempts=counts["completed"] + lost,
+        failed_answers=counts["completed"] - counts["ok"] + lost,
+        failures=failures(counts),
+        workload=WorkloadFacts(
             attempts=counts["completed"] + lost,
             hit_expected=hit_expected,
             hit_observed=hit_observed,
@@ -102,9 +115,8 @@ def build(
             codes=expected["codes"],
             distinct=expected["distinct_codes"],
         ),
-    }
+    )
     verdict = judge(facts, limits)
-    generator = {"cpu_share_max": round(facts["cpu_share_max"], 3)}
     results, code = apply_thresholds(thresholds, out_phases["measured"], verdict, steps)
     return {
         "schema": SCHEMA,
@@ -114,31 +126,31 @@ def build(
         "elapsed_s": round(data.elapsed_s, 3),
         "host": host if host is not None else host_facts(),
         "config": _config(data),
-        "hub": asdict(hub) if hub is not None else None,
-        "preflight": asdict(data.preflight) if data.preflight is not None else None,
+        "hub": as_record(hub, HubRecord) if hub is not None else None,
+        "preflight": None if data.preflight is None else as_record(data.preflight, PreflightRecord),
         "verdict": verdict,
-        "generator": generator,
-        "thresholds": [asdict(r) for r in results],
+        "generator": {"cpu_share_max": round(facts.cpu_share_max, 3)},
+        "thresholds": [as_record(r, ThresholdRecord) for r in results],
         "exit_code": int(code),
-        "counts": {k: v for k, v in counts.items() if k != "accounting"},
+        "counts": counts,
         "phases": out_phases,
-        "steps": [asdict(r) for r in steps],
+        "steps": [as_record(r, StepRecord) for r in steps],
         "cache": {"expected": expected, "observed": observed},
         "server": server,
         "series": series,
     }
 
 
-def _row(second: int, s: dict[str, Any], target: int | None) -> dict[str, Any]:
-    c, h = s["counts"], s["hist"]
+def _row(second: int, s: Second, target: int | None) -> SeriesRow:
+    c, h = s.counts, s.hist
     lat, svc = h["latency"].summary(), h["service"].summary()
-    errors = sum(s["errors"].values()) + sum(v for k, v in s["status"].items() if k != "200")
+    errors = sum(s.errors.values()) + sum(v for k, v in s.status.items() if k != "200")
     return {
         "second": second,
         "target": target,
         "sent": c["sent"],
         "completed": c["completed"],
-        "ok": s["status"].get("200", 0),
+        "ok": s.status.get("200", 0),
         "p50_us": lat["p50"],
         "p99_us": lat["p99"],
         "max_us": lat["max"],
@@ -152,14 +164,14 @@ def _row(second: int, s: dict[str, Any], target: int | None) -> dict[str, Any]:
     }
 
 
-def _server(data: RunData) -> dict[str, Any] | None:
+def _server(data: RunData) -> ServerRecord | None:
     s = data.scrapes
     if not s.get("before") or not s.get("after"):
         return None
     before, after = s["before"], s["after"]
     assert before is not None
     assert after is not None
-    out = {"run": delta(before, after)}
+    out: ServerRecord = {"run": delta(before, after)}
     if s.get("warmup_end"):
         warm = s["warmup_end"]
         assert warm is not None
@@ -177,7 +189,7 @@ def _cpu_share_max(data: RunData) -> float:
     return max(shares, default=0.0)
 
 
-def _worst_window(series: list[dict[str, Any]], warmup_s: int, total_s: float) -> float | None:
+def _worst_window(series: list[SeriesRow], warmup_s: int, total_s: float) -> float | None:
     shares = [
         r["sent"] / r["target"]
         for r in series
@@ -186,7 +198,7 @@ def _worst_window(series: list[dict[str, Any]], warmup_s: int, total_s: float) -
     return min(shares) if shares else None
 
 
-def _config(data: RunData) -> dict[str, Any]:
+def _config(data: RunData) -> ConfigRecord:
     c = data.config
     return {
         "mode": c.mode,
@@ -225,9 +237,9 @@ def _version() -> str:
         return "unknown"
 
 
-def write_json(report: dict[str, Any], path: Path) -> None:
+def write_json(report: Report, path: Path) -> None:
     path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def exit_code(report: dict[str, Any]) -> ExitCode:
+def exit_code(report: Report) -> ExitCode:
     return ExitCode(report["exit_code"])

@@ -11,7 +11,6 @@ is scraped before the run, at the end of the warm-up and after the run.
 from __future__ import annotations
 
 import asyncio
-import collections
 import gc
 import multiprocessing
 import os
@@ -28,8 +27,7 @@ from typing import Any
 from load_tests import preflight as preflights
 from load_tests.bodies import RequestBook, Target
 from load_tests.corpus import load_corpus
-from load_tests.generator import Engine, EngineConfig
-from load_tests.histograms import HistogramSet
+from load_tests.generator import Engine, EngineConfig, Result, Second
 from load_tests.preflight import Preflight
 from load_tests.progress import progress_line
 from load_tests.schedule import NS, Schedule, Step
@@ -86,8 +84,8 @@ class RunData:
     """Everything the run produced, before it is judged and reported."""
 
     config: RunConfig
-    seconds: dict[int, dict[str, Any]]
-    results: list[dict[str, Any]]
+    seconds: dict[int, Second]
+    results: list[Result]
     draws: array[int]
     scrapes: dict[str, dict[Sample, float] | None]
     t0_wall: float
@@ -101,7 +99,7 @@ class RunFailed(RuntimeError):
     """A generator process failed or the run overran its time bound; the message says which."""
 
 
-Observer = Callable[[int, dict[str, Any]], None]  # (second, merged) once all processes sent it
+Observer = Callable[[int, Second], None]  # (second, merged) once all processes sent it
 
 
 def run(
@@ -167,8 +165,8 @@ def _coordinate(
     t0_wall = time.time() + (t0 - time.monotonic_ns()) / NS
     for pipe in pipes:
         pipe.send(("start", t0))
-    seconds: dict[int, dict[str, Any]] = {}
-    results: list[dict[str, Any] | None] = [None] * len(pipes)
+    seconds: dict[int, Second] = {}
+    results: list[Result | None] = [None] * len(pipes)
     warm_scraped = not (cfg.metrics_url and cfg.warmup_s)
     printed = 0
     live = list(pipes)
@@ -187,13 +185,13 @@ def _coordinate(
             except EOFError:
                 raise RunFailed("a generator process died") from None
             if kind == "interval":
-                _merge_second(seconds, payload)
+                seconds.setdefault(payload["second"], Second()).add(payload)
             elif kind == "done":
                 results[proc] = payload
                 live.remove(ready)
             elif kind == "error":
                 raise RunFailed(f"generator {proc}: {payload}")
-        while printed in seconds and seconds[printed]["procs"] == len(pipes):
+        while printed in seconds and seconds[printed].procs == len(pipes):
             if progress:
                 line = progress_line(printed, seconds[printed], cfg.warmup_s, cfg.total_s, schedule)
                 progress(line)
@@ -203,7 +201,7 @@ def _coordinate(
     if cfg.metrics_url:
         scrapes["after"] = scrape(cfg.metrics_url)
     elapsed = (time.monotonic_ns() - t0) / NS
-    results_ = [r or {} for r in results]
+    results_ = [r or Result() for r in results]
     return RunData(cfg, seconds, results_, draws, scrapes, t0_wall, elapsed, t0)
 
 
@@ -224,24 +222,6 @@ def _expect(pipes: list[Pipe], what: str, timeout: float) -> None:
                 raise RunFailed(f"generator {proc}: {payload}")
             if kind == what:
                 waiting.discard(proc)
-
-
-def _merge_second(seconds: dict[int, dict[str, Any]], payload: dict[str, Any]) -> None:
-    s = seconds.setdefault(
-        payload["second"],
-        {
-            "procs": 0,
-            "hist": HistogramSet(),
-            "counts": collections.Counter(),
-            "status": collections.Counter(),
-            "errors": collections.Counter(),
-            "error_codes": collections.Counter(),
-        },
-    )
-    s["procs"] += 1
-    s["hist"].add(HistogramSet.decode(payload["hist"]))
-    for key in ("counts", "status", "errors", "error_codes"):
-        s[key].update(payload[key])
 
 
 # --- the generator process ----------------------------------------------------------------

@@ -11,9 +11,10 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections import Counter
-from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from load_tests.records import Delta
 
 Sample = tuple[str, tuple[tuple[str, str], ...]]
 _COUNTERS = (
@@ -42,7 +43,7 @@ def scrape(url: str, timeout: float = 5.0) -> dict[Sample, float] | None:
         return None
 
 
-def delta(before: dict[Sample, float], after: dict[Sample, float]) -> dict[str, Any]:
+def delta(before: dict[Sample, float], after: dict[Sample, float]) -> Delta:
     """What happened between two scrapes, grouped for the report."""
 
     def by(name: str, *labels: str) -> dict[str, int]:

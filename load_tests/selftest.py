@@ -19,7 +19,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import msgpack
 
@@ -28,6 +28,7 @@ from load_tests.args import HANDLER, Subcommands, duration
 from load_tests.bodies import Target
 from load_tests.histograms import Histogram
 from load_tests.processes import reference, running
+from load_tests.records import Report, Status
 from load_tests.runner import RunConfig, RunData, run
 from load_tests.schedule import NS, Step
 from load_tests.verdict import ExitCode
@@ -103,9 +104,39 @@ def run_config(cfg: SelfTestConfig, url: str, corpus: Path, **over: Any) -> RunC
     return dataclasses.replace(base, **over)
 
 
+class StallProof(TypedDict):
+    """Part 1: a server stall is charged to the server (``--json`` writes these)."""
+
+    ok: bool
+    checks: dict[str, bool]
+    stalls: int
+    threshold_us: int
+    expected_above: int
+    latency_above: int
+    service_above: int
+    latency_max_us: int | None
+    service_max_us: int | None
+    verdict: Status
+
+
+class GeneratorProof(TypedDict):
+    """Part 2: a generator stall is the generator's."""
+
+    ok: bool
+    verdict: Status
+    exit_code: int
+    failed_checks: list[str]
+
+
+class SelfTestResult(TypedDict):
+    ok: bool
+    server_stall: StallProof
+    generator_stall: GeneratorProof
+
+
 def stall_proof(
-    data: RunData, doc: dict[str, Any], stalls: list[tuple[int, int]], cfg: SelfTestConfig
-) -> dict[str, Any]:
+    data: RunData, doc: Report, stalls: list[tuple[int, int]], cfg: SelfTestConfig
+) -> StallProof:
     """Compare the measured phase's histograms with what the logged stalls must produce."""
     start = data.t0_ns + cfg.warmup_s * NS  # the measured phase holds answers from here on
     stop = data.t0_ns + round((cfg.warmup_s + cfg.duration_s) * NS)  # the plan's last slot
@@ -126,7 +157,7 @@ def stall_proof(
         "latency_charges_each_stall": abs(above["latency"] - expected)
         <= 0.25 * expected + cfg.connections * len(counted) + 10,
         "service_time_hides_it": above["service"] <= cfg.connections * len(counted) + 5,
-        "latency_reaches_the_stall": hists["latency"]["max"] >= 0.8 * longest,
+        "latency_reaches_the_stall": (hists["latency"]["max"] or 0) >= 0.8 * longest,
         "run_stays_valid": doc["verdict"]["valid"],
     }
     return {
@@ -143,7 +174,7 @@ def stall_proof(
     }
 
 
-def selftest(cfg: SelfTestConfig = DEFAULTS, workdir: Path | None = None) -> dict[str, Any]:
+def selftest(cfg: SelfTestConfig = DEFAULTS, workdir: Path | None = None) -> SelfTestResult:
     with tempfile.TemporaryDirectory(prefix="hcgw-selftest-") as tmp:
         base = workdir or Path(tmp)
         corpus = write_dummy_corpus(base / "corpus")
@@ -177,7 +208,7 @@ def selftest(cfg: SelfTestConfig = DEFAULTS, workdir: Path | None = None) -> dic
                 )
             )
         gdoc = reports.build(gdata, host={})
-        generator_side = {
+        generator_side: GeneratorProof = {
             "ok": gdoc["verdict"]["status"] == "GENERATOR_SATURATED"
             and gdoc["exit_code"] == ExitCode.INVALID_RUN,
             "verdict": gdoc["verdict"]["status"],

@@ -11,8 +11,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from load_tests.generator import Second
 from load_tests.histograms import Histogram
 from load_tests.schedule import NS, Schedule, Step
 
@@ -40,13 +40,13 @@ def step_rows(
     steps: Sequence[Step],
     warmup_s: int,
     schedule: Schedule,
-    seconds: Mapping[int, Mapping[str, Any]],
+    seconds: Mapping[int, Second],
 ) -> list[StepRow]:
     starts, t = [], 0.0
     for s in steps:
         starts.append(t)
         t += s.seconds
-    members: list[list[Mapping[str, Any]]] = [[] for _ in steps]
+    members: list[list[Second]] = [[] for _ in steps]
     for second in sorted(seconds):
         if second >= warmup_s:
             n = bisect.bisect_right(starts, second - warmup_s + 1e-9) - 1
@@ -57,11 +57,11 @@ def step_rows(
         latency = Histogram()
         sent = answered = ok = lost = 0
         for sec in group:
-            latency.add(sec["hist"]["latency"])
-            sent += sec["counts"]["sent"]
-            answered += sec["counts"]["completed"]
-            ok += sec["status"].get("200", 0)
-            lost += sum(sec["errors"].values())
+            latency.add(sec.hist["latency"])
+            sent += sec.counts["sent"]
+            answered += sec.counts["completed"]
+            ok += sec.status.get("200", 0)
+            lost += sum(sec.errors.values())
         summary = latency.summary()
         rows.append(
             StepRow(

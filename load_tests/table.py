@@ -5,10 +5,11 @@ digits, everywhere; no Python reprs."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from load_tests.expectations import listing
 from load_tests.outcome import configuration, headline
+from load_tests.records import CheckRecord, Counts, Report, StepRecord
 from load_tests.tally import failures
 from load_tests.units import count, data, ms, ms_unit, pct, rate
 
@@ -19,10 +20,11 @@ _ROWS = (
     ("gen_lag", "generator lag (free connection)"),
     ("loop_lag", "event-loop lag (5 ms heartbeat)"),
 )
-_COLS = ("p50", "p90", "p99", "p99_9", "p99_99", "max")
+_COLS: tuple[Literal["p50", "p90", "p99", "p99_9", "p99_99", "max"], ...] = (
+    "p50", "p90", "p99", "p99_9", "p99_99", "max")  # fmt: skip
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: Report) -> str:
     failed = [c for c in report["verdict"]["checks"] if not c["ok"]]
     lines = [headline(report)]
     lines += [_check(c) for c in failed if c["severity"] != "warning"]  # why it is not valid
@@ -39,16 +41,16 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _check(check: dict[str, Any]) -> str:
+def _check(check: CheckRecord) -> str:
     return f"  ! {check['name']} [{check['severity']}]: {check['detail']}"
 
 
-def _summary(report: dict[str, Any]) -> list[str]:
+def _summary(report: Report) -> list[str]:
     cfg, m, w = report["config"], report["phases"]["measured"], report["phases"]["warmup"]
     c = report["counts"]
     out = [configuration(cfg)]
-    if report.get("preflight"):
-        p = report["preflight"]
+    p = report["preflight"]
+    if p:
         out.append(f"preflight: one code answered 200 '{p['answer']}' as the corpus expects")
     out.append(
         f"measured {m['seconds']:g} s: {rate(m['rate'])} answered, {rate(m['ok_rate'])} ok, "
@@ -67,7 +69,7 @@ def _summary(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def _latency(report: dict[str, Any]) -> list[str]:
+def _latency(report: Report) -> list[str]:
     hists = report["phases"]["measured"]["histograms"]
     head = f"{'ms, measured phase':<34}" + "".join(f"{c.replace('_', '.'):>9}" for c in _COLS)
     out = [head + f"{'count':>10}"]
@@ -79,7 +81,7 @@ def _latency(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def _steps(steps: list[dict[str, Any]]) -> list[str]:
+def _steps(steps: list[StepRecord]) -> list[str]:
     out = [
         f"{'step':>4}  {'plan':<14}{'planned':>9}{'sent':>9}{'answered':>10}{'ok/s':>9}"
         f"{'p50':>9}{'p99':>9}{'p99.9':>9}{'errors':>8}  (latency in ms)"
@@ -94,7 +96,7 @@ def _steps(steps: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _errors(errors: dict[str, int], c: dict[str, Any]) -> list[str]:
+def _errors(errors: dict[str, int], c: Counts) -> list[str]:
     attempts = c["completed"] + sum(c["errors"].values())
     out = [f"{'errors, whole run':<42}{'count':>9}{'share':>9}"]
     for key, n in sorted(errors.items(), key=lambda kv: -kv[1]):
@@ -106,7 +108,7 @@ def _errors(errors: dict[str, int], c: dict[str, Any]) -> list[str]:
     return out
 
 
-def _counts(report: dict[str, Any]) -> list[str]:
+def _counts(report: Report) -> list[str]:
     c, cache = report["counts"], report["cache"]
     exp, obs = cache["expected"], cache["observed"]
     out = [

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable
-from typing import Any
 
 from load_tests.expectations import listing
+from load_tests.generator import Second
 from load_tests.histograms import KINDS, HistogramSet
+from load_tests.records import Counts, PhaseRecord
 from load_tests.runner import RunData
 
 
@@ -26,15 +27,15 @@ class Phase:
         self.error_codes: collections.Counter[str] = collections.Counter()
         self.seconds = 0
 
-    def add(self, s: dict[str, Any]) -> None:
-        self.hist.add(s["hist"])
-        self.counts.update(s["counts"])
-        self.status.update(s["status"])
-        self.errors.update(s["errors"])
-        self.error_codes.update(s.get("error_codes", {}))
+    def add(self, s: Second) -> None:
+        self.hist.add(s.hist)
+        self.counts.update(s.counts)
+        self.status.update(s.status)
+        self.errors.update(s.errors)
+        self.error_codes.update(s.error_codes)
         self.seconds += 1
 
-    def summary(self, seconds: float, per: int) -> dict[str, Any]:
+    def summary(self, seconds: float, per: int) -> PhaseRecord:
         completed = self.counts["completed"]
         ok = self.status.get("200", 0)
         failed = completed - ok + sum(self.errors.values()) + self.counts["wrong_verdicts"]
@@ -60,7 +61,8 @@ class Phase:
         }
 
 
-def run_counts(data: RunData, phases: Iterable[Phase]) -> dict[str, Any]:
+def run_counts(data: RunData, phases: Iterable[Phase]) -> tuple[Counts, list[str]]:
+    """The run's counts, and what does not add up in them (nothing, in a sound run)."""
     total: collections.Counter[str] = collections.Counter()
     errors: collections.Counter[str] = collections.Counter()
     status: collections.Counter[str] = collections.Counter()
@@ -89,7 +91,7 @@ def run_counts(data: RunData, phases: Iterable[Phase]) -> dict[str, Any]:
         by_phase.update(r.get("sent_by_phase", {}))
     if sum(by_phase.values()) != sent:
         problems.append(f"sends by phase ({listing(by_phase)}) do not add up to {sent:,}")
-    return {
+    counts: Counts = {
         "planned": planned,
         "sent": sent,
         "completed": completed,
@@ -108,11 +110,11 @@ def run_counts(data: RunData, phases: Iterable[Phase]) -> dict[str, Any]:
         "checked": total["checked"],
         "wrong_verdicts": total["wrong_verdicts"],
         "sent_by_phase": dict(by_phase),
-        "accounting": {"problems": problems},
     }
+    return counts, problems
 
 
-def failures(counts: dict[str, Any]) -> dict[str, int]:
+def failures(counts: Counts) -> dict[str, int]:
     """Error answers by status and SPEC code, and lost requests by how: the error table."""
     out = dict(counts["errors_by_code"])
     coded: collections.Counter[str] = collections.Counter()

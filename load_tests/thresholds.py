@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from load_tests.records import PhaseRecord, VerdictRecord
 from load_tests.steps import StepRow
 from load_tests.units import ms_limit, ms_unit, pct, rate
 from load_tests.verdict import ExitCode
@@ -56,8 +56,8 @@ def _beside(us: int | None, limit_us: float) -> str:
 
 def apply_thresholds(
     thresholds: Thresholds,
-    measured: dict[str, Any],
-    verdict: dict[str, Any],
+    measured: PhaseRecord,
+    verdict: VerdictRecord,
     steps: Sequence[StepRow] = (),
 ) -> tuple[list[ThresholdResult], ExitCode]:
     """Threshold results for the report and the run's exit code."""
@@ -89,7 +89,7 @@ def apply_thresholds(
 
 
 def _min_rate(
-    t: Thresholds, measured: dict[str, Any], steps: Sequence[StepRow], typed: str | None
+    t: Thresholds, measured: PhaseRecord, steps: Sequence[StepRow], typed: str | None
 ) -> list[ThresholdResult]:
     share = t.min_rate_share
     flag = "--min-rate " + (typed or (f"{share:.0%}" if share is not None else f"{t.min_rate:g}"))

@@ -23,11 +23,12 @@ this order wins: invalid run, error rate, latency, rate.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from load_tests import expectations
 from load_tests.expectations import Check
+from load_tests.records import CheckRecord, Status, Summary, VerdictRecord, as_record
 from load_tests.units import ms_limit, ms_unit, pct
 
 
@@ -66,28 +67,54 @@ class WorkloadFacts:
     distinct: int  # distinct codes among them
 
 
-def judge(facts: dict[str, Any], limits: SelfCheckLimits = SelfCheckLimits()) -> dict[str, Any]:
-    """``facts`` (built by ``report``): mode, accounting, measured summaries, cpu, windows and,
-    optionally, ``workload`` (:class:`WorkloadFacts`). Returns the verdict section."""
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What ``judge`` judges a run by (built by ``report`` from the run's counts and phases)."""
+
+    mode: str  # open | closed
+    gen_lag: Summary  # the measured phase's
+    loop_lag: Summary
+    lateness: Summary
+    cpu_share_max: float  # the busiest generator process, as a share of one core
+    planned: int
+    sent: int
+    worst_window_share: float | None  # open loop: the lowest second's sends over its plan
+    cap_waits: int
+    unsent: int
+    unfinished: int
+    wrong_verdicts: int
+    checked: int
+    failed_answers: int
+    failures: dict[str, int] = field(default_factory=dict)  # tally.failures: the error table
+    problems: tuple[str, ...] = ()  # what does not add up in the counts (tally.run_counts)
+    attempts: int | None = None  # answers and lost requests; None: ``sent``
+    workload: WorkloadFacts | None = None
+
+
+Record = Callable[[str, bool, str, str], None]
+
+
+def judge(facts: RunFacts, limits: SelfCheckLimits = SelfCheckLimits()) -> VerdictRecord:
+    """The verdict section of the report."""
     checks: list[Check] = []
 
     def check(name: str, ok: bool, severity: str, detail: str) -> None:
         checks.append(Check(name, ok, severity, detail))
 
-    acc = facts["accounting"]
     check(
         "accounting",
-        not acc["problems"],
+        not facts.problems,
         "invalid",
-        "; ".join(acc["problems"]) or "every request is accounted for",
+        "; ".join(facts.problems) or "every request is accounted for",
     )
-    open_loop = facts["mode"] == "open"
-    gen = facts["gen_lag"]
-    loop = facts["loop_lag"]
+    open_loop = facts.mode == "open"
+    gen = facts.gen_lag
+    loop = facts.loop_lag
     if open_loop and gen["count"]:
         check(
             "generator_lag",
-            gen["p50"] <= limits.gen_lag_p50_us and gen["p99"] <= limits.gen_lag_p99_us,
+            _within(gen["p50"], limits.gen_lag_p50_us)
+            and _within(gen["p99"], limits.gen_lag_p99_us),
             "saturated",
             f"sends with a free connection left p50 {ms_unit(gen['p50'])} / p99 "
             f"{ms_unit(gen['p99'])} after their intended time (limits "
@@ -96,11 +123,11 @@ def judge(facts: dict[str, Any], limits: SelfCheckLimits = SelfCheckLimits()) ->
     if loop["count"]:
         check(
             "event_loop_lag",
-            loop["p99"] <= limits.loop_lag_p99_us,
+            _within(loop["p99"], limits.loop_lag_p99_us),
             "saturated",
             f"heartbeat p99 {ms_unit(loop['p99'])} late (limit {ms_limit(limits.loop_lag_p99_us)})",
         )
-    cpu = facts["cpu_share_max"]
+    cpu = facts.cpu_share_max
     busy = cpu >= limits.cpu_share
     check(
         "generator_cpu",
@@ -117,15 +144,15 @@ def judge(facts: dict[str, Any], limits: SelfCheckLimits = SelfCheckLimits()) ->
         _open_loop_checks(facts, limits, check)
     check(
         "unfinished",
-        facts["unsent"] == 0 and facts["unfinished"] == 0,
+        facts.unsent == 0 and facts.unfinished == 0,
         "warning",
-        f"{facts['unsent']:,} planned requests never sent, {facts['unfinished']:,} unanswered "
+        f"{facts.unsent:,} planned requests never sent, {facts.unfinished:,} unanswered "
         "when the drain ended",
     )
-    checks.append(expectations.wrong_verdicts(facts["wrong_verdicts"], facts["checked"]))
-    attempts = facts.get("attempts", facts["sent"])
-    checks.append(expectations.error_answers(facts["failed_answers"], attempts, facts["failures"]))
-    workload: WorkloadFacts | None = facts.get("workload")
+    checks.append(expectations.wrong_verdicts(facts.wrong_verdicts, facts.checked))
+    attempts = facts.sent if facts.attempts is None else facts.attempts
+    checks.append(expectations.error_answers(facts.failed_answers, attempts, facts.failures))
+    workload = facts.workload
     if workload is not None and workload.counters is not None:
         checks.append(
             expectations.hit_ratio(
@@ -138,14 +165,14 @@ def judge(facts: dict[str, Any], limits: SelfCheckLimits = SelfCheckLimits()) ->
     if workload is not None and workload.fresh:
         checks.append(expectations.fresh_reuse(workload.codes, workload.distinct))
     return {"status": _status(checks), "valid": _status(checks) not in _NOT_VALID,
-            "checks": [asdict(c) for c in checks]}  # fmt: skip
+            "checks": [as_record(c, CheckRecord) for c in checks]}  # fmt: skip
 
 
 _NOT_VALID = ("INVALID", "GENERATOR_SATURATED")
 
 
-def _open_loop_checks(facts: dict[str, Any], limits: SelfCheckLimits, check: Any) -> None:
-    planned, sent = facts["planned"], facts["sent"]
+def _open_loop_checks(facts: RunFacts, limits: SelfCheckLimits, check: Record) -> None:
+    planned, sent = facts.planned, facts.sent
     share = sent / planned if planned else 1.0
     check(
         "achieved_rate",
@@ -153,7 +180,7 @@ def _open_loop_checks(facts: dict[str, Any], limits: SelfCheckLimits, check: Any
         "sut",
         f"sent {sent:,} of {planned:,} planned requests ({pct(share)}) on time or late",
     )
-    worst = facts["worst_window_share"]
+    worst = facts.worst_window_share
     check(
         "per_second_rate",
         worst is None or worst >= limits.window_share,
@@ -164,22 +191,27 @@ def _open_loop_checks(facts: dict[str, Any], limits: SelfCheckLimits, check: Any
     # behind the plan (the two rate checks above).
     check(
         "in_flight_cap",
-        facts["cap_waits"] == 0,
+        facts.cap_waits == 0,
         "warning",
-        f"{facts['cap_waits']:,} sends waited for a free connection "
+        f"{facts.cap_waits:,} sends waited for a free connection "
         "(their latency still runs from the intended time)",
     )
-    late = facts["lateness"]
+    late = facts.lateness
     check(
         "send_lateness",
-        late["count"] == 0 or late["p99"] <= limits.lateness_p99_warn_us,
+        late["count"] == 0 or _within(late["p99"], limits.lateness_p99_warn_us),
         "warning",
         f"send lateness p99 {ms_unit(late['p99'])} (warning above "
         f"{ms_limit(limits.lateness_p99_warn_us)})",
     )
 
 
-def _status(checks: list[Check]) -> str:
+def _within(us: int | None, limit_us: int) -> bool:
+    """A percentile at or under its limit (None only in an empty histogram, which is not judged)."""
+    return us is not None and us <= limit_us
+
+
+def _status(checks: list[Check]) -> Status:
     failed = {c.severity for c in checks if not c.ok}
     if "invalid" in failed:
         return "INVALID"

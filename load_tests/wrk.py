@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 _SCRIPT = """
 local data_file, lens_file = "%(data)s", "%(lens)s"
@@ -62,6 +62,44 @@ end
 """
 
 
+class WrkErrors(TypedDict):
+    connect: int
+    read: int
+    write: int
+    status: int  # answers other than 2xx/3xx
+    timeout: int
+
+
+def failures(e: WrkErrors) -> int:
+    """Every error wrk counted: sockets, answers other than 2xx/3xx, timeouts."""
+    return e["connect"] + e["read"] + e["write"] + e["status"] + e["timeout"]
+
+
+class WrkLatency(TypedDict):
+    """µs; service times (wrk is a closed loop)."""
+
+    min: int
+    mean: float
+    p50: int
+    p90: int
+    p99: int
+    p99_9: int
+    max: int
+
+
+class WrkRun(TypedDict):
+    """wrk's summary (the ``done()`` hook's JSON) with the rates and the command line."""
+
+    requests: int
+    duration_us: int
+    bytes: int
+    errors: WrkErrors
+    latency_us: WrkLatency
+    rate: float  # requests/s
+    ok_rate: float  # requests/s less errors
+    argv: list[str]
+
+
 class WrkMissing(RuntimeError):
     """wrk is not installed (Debian: apt-get install -y wrk)."""
 
@@ -83,7 +121,7 @@ def run_wrk(
     threads: int = 1,
     cpus: Sequence[int] = (),
     timeout_s: float = 10.0,
-) -> dict[str, Any]:
+) -> WrkRun:
     """Run wrk once; its summary plus ``rate`` (requests/s) and ``ok_rate``."""
     if not available():
         raise WrkMissing("wrk is not installed: apt-get install -y wrk")
@@ -122,10 +160,18 @@ def run_wrk(
         raise RuntimeError(
             f"wrk failed ({done.returncode}): {done.stderr[-2000:]}{done.stdout[-2000:]}"
         )
-    out: dict[str, Any] = json.loads(line.removeprefix("WRKJSON "))
-    duration = out["duration_us"] / 1e6
-    failed = out["errors"]["status"] + out["errors"]["timeout"] + out["errors"]["read"]
-    out["rate"] = out["requests"] / duration if duration else 0.0
-    out["ok_rate"] = max(0, out["requests"] - failed) / duration if duration else 0.0
-    out["argv"] = argv
-    return out
+    summary = json.loads(line.removeprefix("WRKJSON "))
+    errors: WrkErrors = summary["errors"]
+    requests: int = summary["requests"]
+    duration = summary["duration_us"] / 1e6
+    failed = errors["status"] + errors["timeout"] + errors["read"]
+    return {
+        "requests": requests,
+        "duration_us": summary["duration_us"],
+        "bytes": summary["bytes"],
+        "errors": errors,
+        "latency_us": summary["latency_us"],
+        "rate": requests / duration if duration else 0.0,
+        "ok_rate": max(0, requests - failed) / duration if duration else 0.0,
+        "argv": argv,
+    }

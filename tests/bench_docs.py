@@ -8,9 +8,10 @@ between), so a test can place a slowdown between two measurements.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from load_tests.bench.compare import subject_key
+from load_tests.bench.document import BenchDoc
 from load_tests.bench.interleave import scenario as scenario_of
 from load_tests.bench.rounds import LimitSlot, schedule
 from load_tests.bench.samples import (
@@ -73,8 +74,9 @@ def peers_micro(rounds: int = 5) -> dict[str, Any]:
 
 
 def document(run: Rounds | None = None, *, builds: Mapping[str, str] | None = None,
-             **settings: Any) -> dict[str, Any]:  # fmt: skip
-    """A whole bench document around ``run`` (default: ``simulate()``)."""
+             **settings: Any) -> BenchDoc:  # fmt: skip
+    """A whole bench document around ``run`` (default: ``simulate()``): the sections the page
+    is computed from, some of them shorter than a real run's (``cast``)."""
     run = run or simulate()
     build_labels = builds or {"head": "working tree"}
     gateway: dict[str, Any] = {}
@@ -91,7 +93,7 @@ def document(run: Rounds | None = None, *, builds: Mapping[str, str] | None = No
     if "1" in gateway:
         gateway["1"]["open_loop"] = [point]
     names = list(dict.fromkeys(s.scenario for s in run.samples))
-    return {
+    return cast(BenchDoc, {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "mode": "compare" if builds else "record",
@@ -108,7 +110,7 @@ def document(run: Rounds | None = None, *, builds: Mapping[str, str] | None = No
         "corpus": {"valid_algs": dict(SHARES), "codes": 1000, "codes_used": 0},
         "rounds": rounds_to_json(run),
         "gateway": gateway,
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 def compared(ratio: float, *, rounds: int = 4, speed: Callable[[float], float] = steady) -> Rounds:

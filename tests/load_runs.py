@@ -12,11 +12,11 @@ import json
 from array import array
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import msgpack
 
 from load_tests.bodies import Target
+from load_tests.generator import Second
 from load_tests.histograms import HistogramSet
 from load_tests.runner import RunConfig, RunData
 from load_tests.schedule import NS, Step
@@ -41,7 +41,7 @@ def write_corpus(path: Path, n: int = 50) -> None:
 
 def second(
     triples: Sequence[tuple[int, int, int]], *, status: str = "200", **counts: int
-) -> dict[str, Any]:
+) -> Second:
     """One merged second from (intended, sent, done) times in ns, as generators record them."""
     h = HistogramSet()
     for intended, sent, done in triples:
@@ -56,8 +56,8 @@ def second(
          "bytes_received": 300 * n, **counts}
     )  # fmt: skip
     codes = collections.Counter({f"{status} {ERROR_BODIES[status]}": n} if status != "200" else {})
-    return {"procs": 1, "hist": h, "counts": c, "status": collections.Counter({status: n}),
-            "errors": collections.Counter(), "error_codes": codes}  # fmt: skip
+    return Second(procs=1, hist=h, counts=c, status=collections.Counter({status: n}),
+                  errors=collections.Counter(), error_codes=codes)  # fmt: skip
 
 
 def run_data(
@@ -100,7 +100,7 @@ def run_data(
             triples.append((intended, sent, sent + ANSWER_NS))
         seconds[s] = second(triples, status=status)
         by_phase["warmup" if s < warmup_s else "measured"] += len(triples)
-    seconds[last]["counts"]["completed"] -= lose
+    seconds[last].counts["completed"] -= lose
     results = [{"sent_by_phase": dict(by_phase), "unsent": sum(short.values()),
                 "cpu_measured_us": 400_000, "measured_intervals": 2}]  # fmt: skip
     draws = array("I", [i % 10 for i in range(schedule.count)])

@@ -9,21 +9,34 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench_docs import EMPTY, RATES, SHARES, compared, document, simulate
-from load_tests.bench.figures import view
-from load_tests.bench.limits import LimitKind, Limits
+from load_tests.bench.document import (
+    BenchDoc,
+    FigureRecord,
+    LimitSampleRecord,
+    LimitSummaryRecord,
+    SampleRecord,
+)
+from load_tests.bench.figures import Figure, view
+from load_tests.bench.limits import LimitKind, Limits, LimitSummary
 from load_tests.bench.ratios import Bounds, Ratio, against, paired
 from load_tests.bench.rounds import GatewaySlot, LimitSlot, rotate, schedule
 from load_tests.bench.samples import (
     LimitSample,
+    Sample,
     SchemaError,
     check_schema,
     rounds_from_json,
     rounds_to_json,
 )
+from load_tests.bench.summary import summarise
+from typed_json import mismatches
 
 SUBJECTS = ["1", "2", "2-gunicorn"]
 SCENARIOS = ["hit", "miss"]
@@ -263,6 +276,38 @@ def test_the_page_written_again_from_the_json_is_the_same_page(tmp_path: object)
     old = Path(str(tmp_path)) / "old.json"
     old.write_text(json.dumps(d | {"schema_version": 2}))
     assert main(["bench", "--from-json", str(old), "--out", str(out)]) == 2
+
+
+LATEST = Path(__file__).resolve().parents[1] / "load_tests" / "bench" / "latest.json"
+
+
+def test_the_json_of_record_is_a_bench_document_key_for_key() -> None:
+    doc = json.loads(LATEST.read_text())
+    assert mismatches(doc, BenchDoc) == []
+    summarise(doc)  # its derived sections computed again, from its rounds
+    assert mismatches(doc, BenchDoc) == []
+
+
+def test_benchmarks_md_is_the_page_of_the_json_of_record() -> None:
+    from load_tests.bench.markdown import render
+
+    doc = json.loads(LATEST.read_text())
+    assert render(doc, doc["command"]) == (LATEST.parents[2] / "BENCHMARKS.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("cls", "record"),
+    [(LimitSample, LimitSampleRecord), (Sample, SampleRecord), (Figure, FigureRecord),
+     (LimitSummary, LimitSummaryRecord)],
+    ids=["limit-sample", "sample", "figure", "limit-summary"],
+)  # fmt: skip
+def test_a_record_has_the_fields_of_its_dataclass(cls: Any, record: Any) -> None:
+    names = {f.name for f in fields(cls)}
+    assert record.__required_keys__ | record.__optional_keys__ == names
+    # What a document may lack is what the dataclass has a default for (raw: read as given).
+    defaulted = {f.name for f in fields(cls) if f.default is not MISSING or
+                 f.default_factory is not MISSING} - {"raw"}  # fmt: skip
+    assert record.__optional_keys__ == defaulted
 
 
 # -- the compare report --------------------------------------------------------------------------

@@ -10,20 +10,21 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bench_docs import RATES, document, simulate
+from load_tests.bench.document import BenchDoc
 from load_tests.bench.figures import view
 from load_tests.bench.markdown import render
 from load_tests.bench.run import BenchConfig, plan
 from load_tests.bench.summary import record_targets, summarise
 from load_tests.bench.tables import scaling
 from load_tests.bench.targets import Target
+from typed_json import mismatches
 
 
-def by_name(d: dict[str, Any]) -> dict[str, Target]:
+def by_name(d: BenchDoc) -> dict[str, Target]:
     return {t.name.split(" ≥")[0].split(":")[0]: t for t in record_targets(d, view(d))}
 
 
@@ -54,7 +55,7 @@ def test_the_peer_target_is_against_the_fastest_peer_round_by_round() -> None:
     assert es.ratio is not None and len(es.ratio.per_round) == 5
 
 
-def busy(rounds: set[int]) -> dict[str, Any]:
+def busy(rounds: set[int]) -> BenchDoc:
     """A run whose single-hit measurements on 1 worker in ``rounds`` found the machine busy."""
     run = simulate()
     samples = tuple(replace(s, busy_before=0.9, ok_rate=s.ok_rate / 2)
@@ -151,6 +152,7 @@ def test_a_tiny_bench_runs_end_to_end_and_its_page_comes_back_from_its_json(
     assert code == 0
     doc = json.loads(js.read_text())
     assert doc["schema_version"] == 3
+    assert mismatches(doc, BenchDoc) == []  # every section its record, key for key
     assert len(doc["rounds"]["samples"]) == 2 and len(doc["rounds"]["limits"]) == 3
     assert doc["figures"]["1"]["single code, cache hit"]["ok_rate"] > 0
     page = out.read_text()

@@ -17,6 +17,7 @@ from load_tests import report as reports
 from load_tests.bodies import Target
 from load_tests.cli import main as hcgw_load
 from load_tests.processes import Server
+from load_tests.records import Report
 from load_tests.runner import RunConfig, run
 from load_tests.schedule import Step
 from load_tests.selftest import SelfTestConfig, selftest
@@ -48,7 +49,8 @@ def config(server: Server, corpus: MadeCorpus, **over: Any) -> RunConfig:
     return RunConfig(**base)
 
 
-def assert_counts_match_the_hub(doc: dict[str, Any], codes_per_request: int) -> None:
+def assert_counts_match_the_hub(doc: Report, codes_per_request: int) -> None:
+    assert doc["server"] is not None
     c, server = doc["counts"], doc["server"]["run"]
     accounting = next(ch for ch in doc["verdict"]["checks"] if ch["name"] == "accounting")
     assert accounting["ok"], accounting
@@ -73,7 +75,9 @@ def test_open_loop_counts_agree_with_the_hubs_metrics(hub: tuple[Server, MadeCor
     assert_counts_match_the_hub(doc, 1)
     assert doc["counts"]["planned"] == 3 * 200
     assert doc["counts"]["sent_by_phase"] == {"warmup": 200, "measured": 400}
-    exp, obs = doc["cache"]["expected"]["run"], doc["cache"]["observed"]["run"]
+    observed = doc["cache"]["observed"]
+    assert observed is not None
+    exp, obs = doc["cache"]["expected"]["run"], observed["run"]
     # The hub had not seen these codes; requests in flight together may both miss.
     assert exp is not None and obs is not None
     assert obs == pytest.approx(exp, abs=0.03)

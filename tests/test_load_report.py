@@ -3,14 +3,44 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 
 from load_runs import RATE, run_data
 from load_tests import report as reports
+from load_tests.expectations import Check
+from load_tests.preflight import Preflight
+from load_tests.records import (
+    CacheRecord,
+    CheckRecord,
+    ConfigRecord,
+    Counts,
+    Delta,
+    ExpectedHits,
+    Generator,
+    HistogramRecord,
+    HubRecord,
+    Machine,
+    PhaseRecord,
+    PreflightRecord,
+    Report,
+    SeriesRow,
+    ServerRecord,
+    StepRecord,
+    ThresholdRecord,
+    Tool,
+    VerdictRecord,
+    as_record,
+)
+from load_tests.report import HubInfo
+from load_tests.runner import RunData
 from load_tests.table import render
+from load_tests.thresholds import Thresholds
+from typed_json import mismatches
 
 
 def test_the_report_validates_against_its_json_schema(tmp_path: Path) -> None:
@@ -73,3 +103,76 @@ def test_the_plot_is_a_png(tmp_path: Path) -> None:
 
     write_png(reports.build(run_data(tmp_path), host={}), tmp_path / "run.png")
     assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _scraped(data: RunData) -> RunData:
+    """``data`` as if the hub's /metrics had answered before, at the warm-up's end and after."""
+    hit = ("hcgw_cache_total", (("layer", "local"), ("outcome", "hit")))
+    miss = ("hcgw_cache_total", (("layer", "local"), ("outcome", "miss")))
+    valid = ("hcgw_verifications_total", (("outcome", "valid"),))
+    return replace(data, scrapes={"before": {hit: 0.0, miss: 0.0, valid: 0.0},
+                                  "warmup_end": {hit: 90.0, miss: 10.0, valid: 10.0},
+                                  "after": {hit: 290.0, miss: 10.0, valid: 10.0}})  # fmt: skip
+
+
+def test_a_report_round_trips_through_its_records_and_its_schema(tmp_path: Path) -> None:
+    data = _scraped(run_data(tmp_path, steps=((100, 1), (200, 1)), short={2: 40}))
+    gates = Thresholds(max_p99_us=5_000, min_rate=150, max_error_rate=0.01)
+    doc = reports.build(data, gates, hub=HubInfo("http://127.0.0.1:1", True, 7, 2),
+                        host={"cpu": "x", "cores": 2, "python": "3"})  # fmt: skip
+    assert doc["server"] is not None and doc["hub"] is not None and doc["thresholds"]
+    assert len(doc["steps"]) == 2
+    reports.write_json(doc, tmp_path / "run.json")
+    back = json.loads((tmp_path / "run.json").read_text())
+    jsonschema.validate(back, json.loads(reports.SCHEMA_FILE.read_text()))
+    assert mismatches(back, Report) == []  # every section is its record, key for key
+    assert back == doc
+    assert render(back) == render(doc)  # the table reads a file as it reads the run
+
+
+SECTIONS = [  # (record, where the schema describes it)
+    (Report, ()),
+    (Tool, ("properties", "tool")),
+    (Machine, ("properties", "host")),
+    (ConfigRecord, ("properties", "config")),
+    (VerdictRecord, ("properties", "verdict")),
+    (CheckRecord, ("properties", "verdict", "properties", "checks", "items")),
+    (ThresholdRecord, ("properties", "thresholds", "items")),
+    (Counts, ("properties", "counts")),
+    (ExpectedHits, ("properties", "cache", "properties", "expected")),
+    (CacheRecord, ("properties", "cache")),
+    (ServerRecord, ("properties", "server")),
+    (SeriesRow, ("properties", "series", "items")),
+    (Generator, ("properties", "generator")),
+    (HubRecord, ("properties", "hub")),
+    (PreflightRecord, ("properties", "preflight")),
+    (HistogramRecord, ("$defs", "histogram")),
+    (PhaseRecord, ("$defs", "phase")),
+    (Delta, ("$defs", "delta")),
+    (StepRecord, ("$defs", "step")),
+]
+
+
+@pytest.mark.parametrize(("record", "where"), SECTIONS, ids=[r.__name__ for r, _ in SECTIONS])
+def test_each_record_declares_what_the_schema_requires(record: Any, where: tuple[str, ...]) -> None:
+    node = json.loads(reports.SCHEMA_FILE.read_text())
+    for key in where:
+        node = node[key]
+    declared = record.__required_keys__ | record.__optional_keys__
+    assert set(node.get("required", ())) <= declared
+    assert set(node.get("properties", {})) <= declared
+
+
+@pytest.mark.parametrize(
+    ("value", "record"),
+    [(Check("x", True, "warning", "d"), CheckRecord), (HubInfo("u"), HubRecord),
+     (Preflight("u", "/v1/verify", 200, 0, "valid, green", "valid, green"), PreflightRecord)],
+    ids=["check", "hub", "preflight"],
+)  # fmt: skip
+def test_a_dataclass_becomes_the_record_of_its_section(value: Any, record: Any) -> None:
+    assert as_record(value, record) == asdict(value)
+
+
+def test_a_dataclass_and_a_record_that_drifted_apart_are_refused() -> None:
+    with pytest.raises(TypeError, match="detail"):
+        as_record(Check("x", True, "warning", "d"), HubRecord)

@@ -6,18 +6,19 @@ from typing import Any
 
 import pytest
 
+from load_tests.records import Summary
 from load_tests.thresholds import Thresholds, apply_thresholds
-from load_tests.verdict import ExitCode, judge
+from load_tests.verdict import ExitCode, RunFacts, judge
 
 
-def hist(p50: int = 100, p99: int = 500, count: int = 1000) -> dict[str, int]:
-    return {"count": count, "p50": p50, "p99": p99}
+def hist(p50: int = 100, p99: int = 500, count: int = 1000) -> Summary:
+    return {"count": count, "out_of_range": 0, "min": 1, "mean": p50, "p50": p50, "p90": p99,
+            "p99": p99, "p99_9": p99, "p99_99": p99, "max": p99}  # fmt: skip
 
 
-def facts(**over: Any) -> dict[str, Any]:
+def facts(**over: Any) -> RunFacts:
     base: dict[str, Any] = {
         "mode": "open",
-        "accounting": {"problems": []},
         "gen_lag": hist(),
         "loop_lag": hist(),
         "lateness": hist(),
@@ -34,7 +35,7 @@ def facts(**over: Any) -> dict[str, Any]:
         "failures": {},
     }
     base.update(over)
-    return base
+    return RunFacts(**base)
 
 
 def test_a_healthy_run_is_valid() -> None:
@@ -44,7 +45,7 @@ def test_a_healthy_run_is_valid() -> None:
 
 
 def test_counts_that_do_not_add_up_make_the_run_invalid() -> None:
-    v = judge(facts(accounting={"problems": ["sent 10 != answered 9 + lost 0 + unanswered 0"]}))
+    v = judge(facts(problems=("sent 10 != answered 9 + lost 0 + unanswered 0",)))
     assert v["status"] == "INVALID" and not v["valid"]
 
 

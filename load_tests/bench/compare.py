@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from load_tests.bench.document import CompareRecord
 from load_tests.bench.figures import View
 from load_tests.bench.limits import LimitKind
 from load_tests.bench.ratios import Ratio, paired
@@ -88,7 +88,7 @@ def render_compare(report: CompareReport, view: View) -> list[str]:
     return lines
 
 
-def report_json(report: CompareReport) -> dict[str, Any]:
+def report_json(report: CompareReport) -> CompareRecord:
     return {
         "base": report.base,
         "head": report.head,

@@ -11,10 +11,9 @@ during* the worst one's.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from load_tests.bench.document import BenchDoc
 from load_tests.bench.limits import LimitKind, Limits
 from load_tests.bench.ratios import Bounds, Ratio, against
 from load_tests.bench.samples import Rounds, rounds_from_json
@@ -76,7 +75,7 @@ class View:
         return figure(self.rounds, self.limits, subject, scenario)
 
 
-def view(doc: Mapping[str, Any]) -> View:
+def view(doc: BenchDoc) -> View:
     """The view of a bench document (``samples`` schema, version 3)."""
     s = doc["settings"]
     rounds = rounds_from_json(doc["rounds"])

@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import redis
 
 from gateway.store import keys
 from load_tests import report as reports
+from load_tests.bench.document import OpenLoopRun
 from load_tests.bench.neighbours import Others
 from load_tests.bodies import Target, body_for
 from load_tests.corpus import Corpus
@@ -30,7 +31,7 @@ from load_tests.machine import Busy, wait_for_quiet
 from load_tests.runner import RunConfig, run
 from load_tests.schedule import Step
 from load_tests.workload import RepeatModel
-from load_tests.wrk import run_wrk
+from load_tests.wrk import WrkErrors, WrkLatency, run_wrk
 
 HIT_POPULATION = 100
 SCENARIOS = (  # (name, codes per request (0: one code, bare), traffic)
@@ -84,6 +85,26 @@ def hit_draws(corpus: Corpus, slices: Slices, n: int) -> list[int]:
     return [population[i % len(population)] for i in range(n)]
 
 
+class MaxRate(TypedDict):
+    """One wrk run of a scenario: what a round's ``Sample`` is made of."""
+
+    started: float  # CLOCK_MONOTONIC around wrk alone
+    ended: float
+    others_during: float
+    rate: float
+    ok_rate: float
+    codes_rate: float
+    latency_us: WrkLatency
+    errors: WrkErrors
+    codes_sent: int
+    distinct_codes: int
+    wrapped: bool  # a miss run that ran out of its slice and sent repeats
+    system_busy: float  # machine.Busyness
+    loadavg_before: float
+    busy_before: float  # machine.Quiet
+    waited_s: float
+
+
 def max_rate(
     url: str,
     corpus: Corpus,
@@ -97,7 +118,7 @@ def max_rate(
     workdir: Path,
     during: Callable[[], None] | None = None,
     max_wait_s: float = 0.0,
-) -> dict[str, Any]:
+) -> MaxRate:
     """wrk's closed-loop maximum for one scenario; ``budget`` codes for a miss run. A hit run
     finds the hub's caches as earlier runs left them: the bench warms them once, before its
     rounds (``started`` and ``ended``: CLOCK_MONOTONIC around wrk alone)."""
@@ -150,7 +171,7 @@ def open_loop(
     seconds: float,
     procs: int = 1,
     max_wait_s: float = 0.0,
-) -> dict[str, Any]:
+) -> OpenLoopRun:
     """The harness at a constant rate; the report's headline figures."""
     target = Target(url, corpus.token, 0, "msgpack")
     warmup = 1
@@ -191,7 +212,7 @@ def open_loop(
         "failed_checks": [c["name"] for c in doc["verdict"]["checks"] if not c["ok"]],
         "hit_ratio": {
             "expected": doc["cache"]["expected"]["measured"],
-            "observed": (doc["cache"]["observed"] or {}).get("measured"),
+            "observed": obs["measured"] if (obs := doc["cache"]["observed"]) else None,
         },
         "errors": m["error_rate"],
         **busy.done(),

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from load_tests.bench import hub, micro
 from load_tests.bench.limits import OTHERS, QUIET, RAW_CALL
@@ -33,7 +33,7 @@ from load_tests.bench.rounds import GatewaySlot, LimitSlot, schedule
 from load_tests.bench.samples import LimitSample, Rounds, Sample
 from load_tests.corpus import Corpus
 from load_tests.machine import Busy, wait_for_quiet
-from load_tests.wrk import run_wrk
+from load_tests.wrk import WrkRun, failures, run_wrk
 
 EMPTY_BODY = b"\x93\xc4\x00\xc4\x00\xc4\x00"  # an envelope of three empty byte strings
 RAW_SECONDS = 1.0  # per limit slot, over the gateway's signature calls
@@ -164,7 +164,7 @@ def limit_sample(
     )
 
 
-def empty_wrk(url: str, seconds: float, connections: int, workdir: Path) -> dict[str, Any]:
+def empty_wrk(url: str, seconds: float, connections: int, workdir: Path) -> WrkRun:
     """The empty-envelope POST on the empty handler under wrk, as on the gateway."""
     return run_wrk(url, "/v1/verify", [EMPTY_BODY], "application/msgpack", token=None,
                    seconds=seconds, connections=connections,
@@ -208,7 +208,7 @@ def gateway_sample(
         codes_rate=float(fig["codes_rate"]),
         p50_us=float(fig["latency_us"]["p50"]),
         p99_us=float(fig["latency_us"]["p99"]),
-        errors=int(sum(fig["errors"].values())),
+        errors=failures(fig["errors"]),
         wrapped=bool(fig["wrapped"]),
         busy_before=float(fig["busy_before"]),
         busy_during=float(fig["system_busy"]),

@@ -7,12 +7,11 @@ writes the page the run wrote. A ``--compare`` run gets a page of its own (``com
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from load_tests.bench import tables
 from load_tests.bench.compare import render_compare
+from load_tests.bench.document import BenchDoc, OpenLoopPoint
 from load_tests.bench.figures import View
 from load_tests.bench.limits import QUIET, RAW_CALL, LimitKind
 from load_tests.bench.ratios import Ratio
@@ -21,12 +20,13 @@ from load_tests.bench.tables import n, ranged, x2
 from load_tests.bench.targets import Target
 
 
-def render(doc: dict[str, Any], command: str) -> str:
+def render(doc: BenchDoc, command: str) -> str:
     v = summarise(doc)
     if doc.get("mode") == "compare":
         lines = [*header(doc, command, "# Comparison of two builds"), "",
                  *render_compare(compare_report(doc, v), v), "", *limits(doc, v)]  # fmt: skip
         return "\n".join([*lines, "", *reproduce(command)])
+    one = doc["gateway"].get("1")  # the first deployment: open loop, memory
     lines = [
         *header(doc, command, "# Benchmarks of record"),
         "",
@@ -37,9 +37,9 @@ def render(doc: dict[str, Any], command: str) -> str:
         "",
         *tables.scaling(doc, v),
         "",
-        *tables.open_loop(doc["gateway"].get("1", {}).get("open_loop", []), _disturbed),
+        *tables.open_loop(one.get("open_loop", []) if one else [], _disturbed),
         "",
-        *tables.memory(doc["gateway"].get("1", {})),
+        *(tables.memory(one) if one else []),
         "",
         *targets_section(ts := record_targets(doc, v)),
         "",
@@ -51,11 +51,11 @@ def render(doc: dict[str, Any], command: str) -> str:
     return "\n".join([*lines, "", *reproduce(command)])
 
 
-def _disturbed(point: Mapping[str, Any]) -> bool:
+def _disturbed(point: OpenLoopPoint) -> bool:
     return float(point.get("busy_before", 0.0)) > QUIET
 
 
-def header(doc: Mapping[str, Any], command: str, title: str) -> list[str]:
+def header(doc: BenchDoc, command: str, title: str) -> list[str]:
     m, s = doc["machine"], doc["settings"]
     return [
         title,
@@ -88,7 +88,7 @@ def header(doc: Mapping[str, Any], command: str, title: str) -> list[str]:
     ]
 
 
-def limits(doc: Mapping[str, Any], v: View) -> list[str]:
+def limits(doc: BenchDoc, v: View) -> list[str]:
     lines = [
         "## Limits",
         "",
@@ -134,7 +134,7 @@ def limits(doc: Mapping[str, Any], v: View) -> list[str]:
     return lines
 
 
-def peers(doc: Mapping[str, Any]) -> list[str]:
+def peers(doc: BenchDoc) -> list[str]:
     micro = doc.get("micro")
     if not micro:
         return []
@@ -190,7 +190,7 @@ def targets_section(ts: list[Target]) -> list[str]:
     return lines
 
 
-def closing(doc: Mapping[str, Any], ts: list[Target]) -> list[str]:
+def closing(doc: BenchDoc, ts: list[Target]) -> list[str]:
     counted = [t for t in ts if t.met is not None]
     lines = ["## Closing note", "", f"Met: {sum(1 for t in counted if t.met)} of {len(counted)} "
              f"counted ({len(ts)} targets)."]  # fmt: skip

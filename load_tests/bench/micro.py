@@ -32,6 +32,7 @@ from gateway.core.model import Alg, Domain
 from gateway.core.trust import KeyRecord, TrustSnapshot
 from gateway.core.verify import verify
 from gateway.core.wire import decode_code, decode_envelope
+from load_tests.bench.document import Micro, Rates
 from load_tests.inprocess.codes import ISS, our_code
 from load_tests.inprocess.codes import claims as code_claims
 
@@ -40,7 +41,7 @@ PEER_ALGS = (Alg.ED25519, Alg.ES256)  # no JOSE or COSE library verifies SM2
 
 def measure(
     candidates: dict[str, Callable[[], object]], seconds: float, rounds: int = 5
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Rates]:
     """ops/s per candidate: best and median of ``rounds`` interleaved rounds, and every round's
     (``per_round``: candidates of one round ran within milliseconds of each other)."""
     slice_s = seconds / rounds / max(1, len(candidates))
@@ -177,7 +178,7 @@ def _pycose(alg: Alg, key: PrivateKey, claims: dict[int, Any]) -> dict[str, Call
     return {"pycose (COSE_Sign1)": run}
 
 
-def micro(seconds: float) -> dict[str, Any]:
+def micro(seconds: float) -> Micro:
     """Raw verification rates and the peer comparison for both algorithms."""
     now = int(time.time())
     raw = measure(raw_candidates(now), seconds * 3)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from subprocess import Popen
 
 from load_tests.bench import hub, profile
+from load_tests.bench.document import BenchDoc, Deployment, OpenLoopPoint
 from load_tests.bench.figures import view
 from load_tests.bench.interleave import (
     Measure,
@@ -31,7 +32,7 @@ FRACTIONS = (0.25, 0.50, 0.75)
 OPEN_LOOP = (("single code, cache hit", "hit"), ("single code, cache miss", "miss"))
 
 
-def memory_observer(probe: hub.RedisProbe | None, subject: str, entry: dict[str, Any]) -> Observe:
+def memory_observer(probe: hub.RedisProbe | None, subject: str, entry: Deployment) -> Observe:
     """Around the first round's miss runs on ``subject``: the Redis memory per cached outcome,
     written into its ``entry`` of the document."""
 
@@ -60,14 +61,14 @@ def profile_pass(
     scenarios: Sequence[str],
     corpus: Corpus,
     workdir: Path,
-    gateway: dict[str, Any],
+    gateway: dict[str, Deployment],
 ) -> None:
     """py-spy's summary of one more run of each scenario, into the subject's scenarios."""
     for n, name in enumerate(scenarios):
         out = workdir / f"profile-{subject.key}-{n}.txt"
-        spy: list[Any] = []
+        spy: list[Popen[bytes] | None] = []
 
-        def start(out: Path = out, spy: list[Any] = spy) -> None:
+        def start(out: Path = out, spy: list[Popen[bytes] | None] = spy) -> None:
             spy.append(profile.start(_pid(subject), cfg.seconds, out))
 
         gateway_sample(cfg, GatewaySlot(-2, -2, subject.key, name), subject, corpus, workdir,
@@ -87,14 +88,14 @@ def _pid(subject: Subject) -> int:
 def open_loop_points(
     subject: Subject,
     corpus: Corpus,
-    doc: dict[str, Any],
+    doc: BenchDoc,
     seconds: float,
     max_wait_s: float,
     log: Callable[[str], None],
-) -> list[dict[str, Any]]:
+) -> list[OpenLoopPoint]:
     """The harness at 25, 50 and 75 % of the rounds' median maximum, single codes."""
     v = view(doc)
-    points = []
+    points: list[OpenLoopPoint] = []
     for name, traffic in OPEN_LOOP:
         fig = v.figure(subject.key, name)
         if fig is None:

@@ -12,7 +12,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+
+from load_tests.bench.document import Profile
 
 
 def py_spy() -> str | None:
@@ -31,7 +32,7 @@ def start(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None
     )  # fmt: skip
 
 
-def summarise(path: Path, top: int = 12) -> dict[str, Any] | None:
+def summarise(path: Path, top: int = 12) -> Profile | None:
     if not path.exists():
         return None
     self_time: collections.Counter[str] = collections.Counter()

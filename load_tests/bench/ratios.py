@@ -17,6 +17,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from load_tests.bench.document import RatioRecord
 from load_tests.bench.limits import LimitKind, Limits, disturbed
 from load_tests.bench.samples import Sample
 
@@ -120,7 +121,7 @@ def _disturbed(sample: Sample, limits: Limits) -> bool:
     return disturbed(sample.busy_before, sample.others_during) or limits.disturbed_at(sample.mid)
 
 
-def ratio_json(ratio: Ratio, bounds: Bounds) -> dict[str, object]:
+def ratio_json(ratio: Ratio, bounds: Bounds) -> RatioRecord:
     return {
         "median": ratio.median, "low": ratio.low, "high": ratio.high, "spread": ratio.spread,
         "drift": ratio.drift, "per_round": list(ratio.per_round), "used": list(ratio.used),

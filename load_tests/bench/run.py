@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import msgpack
 
@@ -30,6 +29,8 @@ from gateway.store.embedded import EmbeddedRedis
 from load_tests.bench import hub, micro
 from load_tests.bench.builds import HEAD, Build
 from load_tests.bench.compare import subject_key
+from load_tests.bench.document import BenchDoc, CrosscheckRecord, MemoryStatus, Settings
+from load_tests.bench.document import Deployment as Entry
 from load_tests.bench.interleave import RoundsConfig, Subject, empty_wrk, run_rounds, warm_up
 from load_tests.bench.passes import memory_observer, open_loop_points, profile_pass
 from load_tests.bench.samples import SCHEMA, SCHEMA_VERSION, rounds_to_json
@@ -106,10 +107,10 @@ def plan(cfg: BenchConfig) -> list[list[Deployment]]:
 
 def bench(
     cfg: BenchConfig, log: Callable[[str], None], workdir: Path, base: Build | None = None
-) -> dict[str, Any]:
+) -> BenchDoc:
     zero = time.monotonic()
     builds = [HEAD, *([base] if base else [])]
-    doc: dict[str, Any] = {
+    doc: BenchDoc = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "mode": "compare" if base else "record",
@@ -157,7 +158,7 @@ def bench(
     return doc
 
 
-def settings(cfg: BenchConfig) -> dict[str, Any]:
+def settings(cfg: BenchConfig) -> Settings:
     return {
         "seconds": cfg.seconds,
         "rounds": cfg.rounds,
@@ -183,7 +184,7 @@ def start(
     corpus: Corpus,
     workdir: Path,
     log: Callable[[str], None],
-    doc: dict[str, Any],
+    doc: BenchDoc,
 ) -> tuple[list[Subject], hub.RedisProbe | None]:
     """Every build's deployments, up on their Redis and primed; the first Redis' probe."""
     subjects: list[Subject] = []
@@ -200,14 +201,15 @@ def start(
                 log(f"starting {label}")
                 server = stack.enter_context(running(server_for(corpus, deployment, build, url,
                                                                 workdir, key)))  # fmt: skip
-                entry: dict[str, Any] = {"label": label, "workers": deployment.workers,
+                entry: Entry = {"label": label, "workers": deployment.workers,
                                          "server": deployment.server, "store": deployment.store,
                                          "build": build.name, "scenarios": {}}  # fmt: skip
                 if deployment is group[0]:
                     if probe is None and build is HEAD:
                         probe = hub.RedisProbe(url)
                         stack.callback(probe.close)
-                        entry.update(prime_measured(corpus, server.url, probe))
+                        entry["prime"], entry["memory_status"] = prime_measured(corpus,
+                                                                                server.url, probe)
                     else:
                         entry["prime"] = hub.prime(corpus.path, server.url)
                 doc["gateway"][key] = entry
@@ -230,17 +232,17 @@ def server_for(corpus: Corpus, deployment: Deployment, build: Build, redis_url: 
     return server
 
 
-def prime_measured(corpus: Corpus, url: str, probe: hub.RedisProbe) -> dict[str, Any]:
-    """The corpus' statuses pushed through the hub, and the Redis memory they took."""
+def prime_measured(corpus: Corpus, url: str, probe: hub.RedisProbe) -> tuple[str, MemoryStatus]:
+    """The corpus' statuses pushed through the hub (what prime said), and the Redis memory
+    they took."""
     used, count = probe.used(), probe.count(hub.STATUS_MATCH)
-    out: dict[str, Any] = {"prime": hub.prime(corpus.path, url)}
+    primed = hub.prime(corpus.path, url)
     added = probe.count(hub.STATUS_MATCH) - count
-    out["memory_status"] = {
+    return primed, {
         "statuses": added,
         "bytes_per_status": hub.per_key(used, probe.used(), added),
         "memory_usage_sample": probe.sample_usage(hub.STATUS_MATCH),
     }
-    return out
 
 
 @contextmanager
@@ -267,7 +269,7 @@ def alg_shares(corpus: Corpus) -> dict[str, float]:
     return {alg: n / total for alg, n in sorted(counts.items())}
 
 
-def crosscheck_empty(cfg: BenchConfig, url: str, workdir: Path) -> dict[str, Any]:
+def crosscheck_empty(cfg: BenchConfig, url: str, workdir: Path) -> CrosscheckRecord:
     """This harness against wrk on the empty handler (closed loop, same connections)."""
     dummy = write_dummy_corpus(workdir / "dummy-corpus")
     wait_for_quiet(cfg.max_wait_s)
@@ -286,11 +288,9 @@ def crosscheck_empty(cfg: BenchConfig, url: str, workdir: Path) -> dict[str, Any
         ),
         min_agreement=0.8,
     )
-    return {k: check[k] for k in ("agreement", "verdict")} | {
-        "wrk_rate": check["wrk"]["ok_rate"],
-        "harness_rate": check["harness"]["ok_rate"],
-    }
+    return {"agreement": check["agreement"], "verdict": check["verdict"],
+            "wrk_rate": check["wrk"]["ok_rate"], "harness_rate": check["harness"]["ok_rate"]}
 
 
-def write(doc: dict[str, Any], path: Path) -> None:
+def write(doc: BenchDoc, path: Path) -> None:
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n")

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
+
+from load_tests.bench.document import LimitSampleRecord, RoundsRecord
 
 SCHEMA = "hcgw-bench"
 SCHEMA_VERSION = 3
@@ -91,11 +93,13 @@ class Rounds:
         return list(dict.fromkeys(s.subject for s in self.samples))
 
 
-def rounds_to_json(rounds: Rounds) -> dict[str, Any]:
-    return asdict(rounds)
+def rounds_to_json(rounds: Rounds) -> RoundsRecord:
+    # The same keys (tests/test_bench_rounds.py holds the records to the dataclasses); the
+    # tuples become JSON's lists when written.
+    return cast(RoundsRecord, asdict(rounds))
 
 
-def rounds_from_json(doc: Mapping[str, Any]) -> Rounds:
+def rounds_from_json(doc: RoundsRecord) -> Rounds:
     return Rounds(
         rounds=int(doc["rounds"]),
         seconds=float(doc["seconds"]),
@@ -104,12 +108,14 @@ def rounds_from_json(doc: Mapping[str, Any]) -> Rounds:
     )
 
 
-def _limit(x: Mapping[str, Any]) -> LimitSample:
+def _limit(x: LimitSampleRecord) -> LimitSample:
     raw = {k: float(v) for k, v in x["raw"].items()}
-    return LimitSample(**{**x, "raw": raw, "empty_runs": tuple(x.get("empty_runs", ()))})
+    # The JSON's lists and numbers as the dataclass holds them; the rest as they are.
+    fields: dict[str, Any] = {**x, "raw": raw, "empty_runs": tuple(x.get("empty_runs", ()))}
+    return LimitSample(**fields)
 
 
-def check_schema(doc: Mapping[str, Any]) -> None:
+def check_schema(doc: Mapping[str, object]) -> None:
     """Raise ``SchemaError`` unless ``doc`` is a bench document of this version."""
     if doc.get("schema") != SCHEMA or doc.get("schema_version") != SCHEMA_VERSION:
         raise SchemaError(

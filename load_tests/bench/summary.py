@@ -8,28 +8,31 @@ too), so the page and the JSON cannot disagree with the measurements.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import cast
 
 from load_tests.bench.compare import CompareReport, compare, report_json
+from load_tests.bench.document import BenchDoc, FigureRecord, LimitSummaryRecord
 from load_tests.bench.figures import View, view
 from load_tests.bench.limits import LimitKind
 from load_tests.bench.ratios import ratio_json
 from load_tests.bench.targets import Target, target_json, targets
 
 
-def summarise(doc: dict[str, Any]) -> View:
+def summarise(doc: BenchDoc) -> View:
     """Write ``limits``, ``figures``, ``targets`` (and ``compare``) into ``doc`` from its rounds."""
     v = view(doc)
     b = v.bounds
-    doc["limits"] = {k.value: asdict(v.limits.summary(k)) for k in LimitKind}
+    doc["limits"] = {k.value: cast(LimitSummaryRecord, asdict(v.limits.summary(k)))
+                     for k in LimitKind}  # fmt: skip
     doc["figures"] = {}
     for subject in v.rounds.subjects():
         for name in doc["settings"]["scenarios"]:
             fig = v.figure(subject, name)
             if fig is None:
                 continue
-            entry = asdict(fig) | {"per_empty": ratio_json(fig.per_empty, b),
-                                   "per_raw": ratio_json(fig.per_raw, b)}  # fmt: skip
+            ratios = {"per_empty": ratio_json(fig.per_empty, b),
+                      "per_raw": ratio_json(fig.per_raw, b)}  # fmt: skip
+            entry = cast(FigureRecord, asdict(fig) | ratios)
             doc["figures"].setdefault(subject, {})[name] = entry
     doc["targets"] = [target_json(t) for t in record_targets(doc, v)]
     if doc.get("mode") == "compare":
@@ -37,12 +40,13 @@ def summarise(doc: dict[str, Any]) -> View:
     return v
 
 
-def record_targets(doc: dict[str, Any], v: View) -> list[Target]:
-    one = doc["gateway"].get("1", {})
-    return targets(v, doc.get("micro"), one.get("open_loop", []), doc.get("micro_quiet"))
+def record_targets(doc: BenchDoc, v: View) -> list[Target]:
+    one = doc["gateway"].get("1")
+    points = one.get("open_loop", []) if one is not None else []
+    return targets(v, doc.get("micro"), points, doc.get("micro_quiet"))
 
 
-def compare_report(doc: dict[str, Any], v: View) -> CompareReport:
+def compare_report(doc: BenchDoc, v: View) -> CompareReport:
     builds = {b["name"]: b["label"] for b in doc["builds"]}
     deployments = {k: g["label"] for k, g in doc["gateway"].items() if g["build"] == "head"}
     return compare(v, deployments, doc["settings"]["scenarios"], builds["base"], builds["head"])

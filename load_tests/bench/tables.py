@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable
 
+from load_tests.bench.document import BenchDoc, Deployment, OpenLoopPoint
 from load_tests.bench.figures import View
 from load_tests.bench.ratios import Bounds, Ratio, paired
 
@@ -41,7 +41,7 @@ def mark(r: Ratio | None, bounds: Bounds) -> str:
     return f" **({text})**" if text else ""
 
 
-def gateway(doc: Mapping[str, Any], v: View) -> list[str]:
+def gateway(doc: BenchDoc, v: View) -> list[str]:
     s = doc["settings"]
     lines = [
         "## The gateway: maximum rates (wrk, closed loop)",
@@ -90,7 +90,7 @@ def gateway(doc: Mapping[str, Any], v: View) -> list[str]:
     return lines
 
 
-def scaling(doc: Mapping[str, Any], v: View) -> list[str]:
+def scaling(doc: BenchDoc, v: View) -> list[str]:
     """Each deployment's codes/s over its counterpart's, round by round, scenario by scenario."""
     g = {k: e for k, e in doc["gateway"].items() if e.get("build", "head") == "head"}
     counts = sorted(int(k) for k in g if k.isdigit())  # hcgw serve on one Redis: "1", "2"
@@ -124,7 +124,7 @@ def scaling(doc: Mapping[str, Any], v: View) -> list[str]:
     return lines
 
 
-def open_loop(points: list[dict[str, Any]], disturbed: Any) -> list[str]:
+def open_loop(points: list[OpenLoopPoint], disturbed: Callable[[OpenLoopPoint], bool]) -> list[str]:
     if not points:
         return []
     lines = [
@@ -150,7 +150,7 @@ def open_loop(points: list[dict[str, Any]], disturbed: Any) -> list[str]:
     return [*lines, "", "Latencies in ms."]
 
 
-def memory(one: Mapping[str, Any]) -> list[str]:
+def memory(one: Deployment) -> list[str]:
     ms_ = one.get("memory_status", {})
     miss = one.get("scenarios", {}).get("single code, cache miss", {}).get("memory", {})
     bmiss = one.get("scenarios", {}).get("batch of 100, cache miss", {}).get("memory", {})

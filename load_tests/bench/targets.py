@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from load_tests.bench.document import Micro, OpenLoopPoint, Rates, TargetRecord
 from load_tests.bench.figures import View
 from load_tests.bench.limits import QUIET, LimitKind
 from load_tests.bench.ratios import Ratio, against, paired
+from load_tests.machine import Quiet
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +45,8 @@ class Target:
         return None if self.ratio is None else self.ratio.median / self.goal - 1
 
 
-def targets(view: View, micro: Mapping[str, Any] | None, open_loop: list[dict[str, Any]],
-            micro_quiet: Mapping[str, Any] | None = None) -> list[Target]:  # fmt: skip
+def targets(view: View, micro: Micro | None, open_loop: list[OpenLoopPoint],
+            micro_quiet: Quiet | None = None) -> list[Target]:  # fmt: skip
     rounds, limits, bounds = view.rounds, view.limits, view.bounds
     out: list[Target] = []
 
@@ -84,7 +85,7 @@ def targets(view: View, micro: Mapping[str, Any] | None, open_loop: list[dict[st
             add(f"open loop at 50 % of max ({point['traffic']}): p99 ≤ 5 ms", "5 ms", p99, 5.0,
                 1.0, ratio, higher=False)  # fmt: skip
     if micro and micro.get("peers"):
-        quiet = float((micro_quiet or {}).get("busy_before", 0)) > QUIET
+        quiet = micro_quiet is not None and float(micro_quiet["busy_before"]) > QUIET
         for alg, goal in (("ES256", 1.15), ("Ed25519", 1.5)):
             peers = micro["peers"][alg]
             name, peer = fastest_peer(peers)
@@ -103,13 +104,13 @@ def targets(view: View, micro: Mapping[str, Any] | None, open_loop: list[dict[st
     return out
 
 
-def fastest_peer(peers: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+def fastest_peer(peers: Mapping[str, Rates]) -> tuple[str, Rates]:
     """The peer with the highest median rate (ours excluded)."""
     return max(((n, f) for n, f in peers.items() if not n.startswith("hcgw")),
                key=lambda x: float(x[1]["median"]))  # fmt: skip
 
 
-def target_json(t: Target) -> dict[str, Any]:
+def target_json(t: Target) -> TargetRecord:
     r = t.ratio
     return {
         "target": t.name, "limit": t.limit, "value": t.value, "limit_value": t.limit_value,
