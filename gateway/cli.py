@@ -23,6 +23,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.config import LOG_FORMATS, SCOPES, ConfigError, Settings, load_settings
+from gateway.handshake import (
+    CONFIG,
+    EXIT_NOT_DURABLE,
+    EXIT_OS_ERROR,
+    EXIT_REFUSED,
+    REDIS_URL,
+    REFUSAL,
+    WORKER_READY,
+)
 from gateway.keyfile import load_or_create_hub_key
 from gateway.metrics.catalogue import build
 from gateway.metrics.logs import configure_logging
@@ -90,26 +99,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "listen", None):
         environ["HCGW_LISTEN"] = args.listen
     if getattr(args, "redis_url", None) is not None:
-        environ["HCGW_REDIS_URL"] = args.redis_url
+        environ[REDIS_URL] = args.redis_url
     if getattr(args, "workers", None) is not None:
         environ["HCGW_WORKERS"] = str(args.workers)
     if getattr(args, "log_format", None) is not None:
         environ["HCGW_LOG_FORMAT"] = args.log_format
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the hub reloads on it, not a hangup
     try:
-        config = getattr(args, "config", None) or environ.get("HCGW_CONFIG")
+        config = getattr(args, "config", None) or environ.get(CONFIG)
         if config:
-            environ["HCGW_CONFIG"] = str(Path(config).absolute())  # workers read the same file
-        settings = load_settings(environ.get("HCGW_CONFIG"), environ)
+            environ[CONFIG] = str(Path(config).absolute())  # workers read the same file
+        settings = load_settings(environ.get(CONFIG), environ)
         if settings.redis_cluster and not settings.redis_url:
             raise ConfigError("redis_cluster = true needs redis_url: the URL of one cluster node")
     except ConfigError as exc:
-        print(f"hcgw: configuration error: {exc}", file=sys.stderr)
-        return 2
+        print(f"{REFUSAL}configuration error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     configure_logging(settings.log_format, level, sys.stderr)
 
     def reload() -> Settings:
-        return load_settings(environ.get("HCGW_CONFIG"), environ)
+        return load_settings(environ.get(CONFIG), environ)
 
     run = asyncio.run
     with contextlib.suppress(ImportError):
@@ -118,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = uvloop.run
     try:
         if args.command == "worker":
-            ready = environ.get("HCGW_WORKER_READY")
+            ready = environ.get(WORKER_READY)
             hub_key = load_or_create_hub_key(Path(settings.trust_key))
             run(
                 run_worker(
@@ -133,14 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return run(serve(settings, environ, ready_file=args.ready_file, reload=reload))
     except DurabilityRefused as exc:
-        print(f"hcgw: {exc}", file=sys.stderr)
-        return 3
+        print(f"{REFUSAL}{exc}", file=sys.stderr)
+        return EXIT_NOT_DURABLE
     except DataDirInUse as exc:
-        print(f"hcgw: {exc}", file=sys.stderr)
-        return 2
+        print(f"{REFUSAL}{exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except OSError as exc:
-        print(f"hcgw: {exc}", file=sys.stderr)
-        return 1
+        print(f"{REFUSAL}{exc}", file=sys.stderr)
+        return EXIT_OS_ERROR
     return 0
 
 

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from gateway.config import Settings
+from gateway.handshake import REDIS_URL
 from gateway.keyfile import load_or_create_hub_key
 from gateway.store.embedded import EmbeddedRedis
 from gateway.supervisor import Supervisor
@@ -44,7 +45,7 @@ async def serve(
             )
             code = 0
         else:
-            supervisor = Supervisor(settings, {**environ, "HCGW_REDIS_URL": redis_url}, reload)
+            supervisor = Supervisor(settings, {**environ, REDIS_URL: redis_url}, reload)
             code = await supervisor.run(ready_file)
     finally:
         if embedded is not None:

@@ -10,7 +10,8 @@ goes no further; otherwise every worker gets SIGHUP and replaces its ``[[client]
 Every guarantee of SPEC §4 holds across workers because their only shared state is Redis.
 
 Worker metrics are written to ``PROMETHEUS_MULTIPROC_DIR`` (emptied at start), so /metrics on
-any worker totals all of them.
+any worker totals all of them. What a worker is told and how it says it listens is the protocol
+in ``gateway.handshake``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections import deque
 from pathlib import Path
 
 from gateway.config import ConfigError, Settings, split_host_port
+from gateway.handshake import METRICS_DIR, WORKER_ARGV, WORKER_READY, read_ready, write_ready
 from gateway.worker import SHUTDOWN_GRACE, Reload, announce
 
 log = logging.getLogger("hcgw.supervisor")
@@ -39,7 +41,6 @@ class Supervisor:
         self._settings = settings
         self._reload = reload
         self._count = settings.workers
-        self._listen = settings.listen
         self._run_dir = Path(settings.data_dir).absolute() / "run"
         self._environ = environ
         self._workers: dict[int, asyncio.subprocess.Process] = {}
@@ -50,7 +51,7 @@ class Supervisor:
         metrics_dir = self._run_dir / "metrics"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
-        self._environ = {**self._environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        self._environ = {**self._environ, METRICS_DIR: str(metrics_dir)}
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._stopping.set)
@@ -67,10 +68,7 @@ class Supervisor:
             sorted(p.pid for p in self._workers.values()),
         )
         # The port worker 0 bound (``listen`` may name port 0; the others share it).
-        host, port = split_host_port(
-            (self._run_dir / "worker-0.ready").read_text().strip(),
-            "listen",
-        )
+        host, port = read_ready(self._run_dir / "worker-0.ready")
         admin = self._settings.admin_listen
         announce(
             self._settings,
@@ -79,7 +77,7 @@ class Supervisor:
             self._count,
         )
         if ready_file is not None:
-            ready_file.write_text(self._listen + "\n")  # noqa: ASYNC240 - once, at start-up
+            write_ready(ready_file, host, port)
         code = await self._watch()
         await self._stop_all()
         return code
@@ -89,10 +87,8 @@ class Supervisor:
         ready.unlink(missing_ok=True)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "gateway",
-            "worker",
-            env={**self._environ, "HCGW_WORKER_READY": str(ready)},
+            *WORKER_ARGV,
+            env={**self._environ, WORKER_READY: str(ready)},
         )
         self._workers[index] = process
         deadline = time.monotonic() + START_TIMEOUT
@@ -174,7 +170,7 @@ class Supervisor:
             self._forget_metrics(process.pid)
 
     def _forget_metrics(self, pid: int) -> None:
-        directory = self._environ.get("PROMETHEUS_MULTIPROC_DIR")
+        directory = self._environ.get(METRICS_DIR)
         if directory:
             from prometheus_client import multiprocess
 

@@ -5,7 +5,7 @@
 SIGTERM or SIGINT, then stops accepting and finishes the requests in flight, bodies and all,
 within ``SHUTDOWN_GRACE``. SIGHUP re-reads the config file's ``[[client]]`` entries: a file that
 does not load is refused with one line and the clients loaded stay. Once it listens it writes
-its ready file (``host:port``). A lone worker also logs the hub's start-up line
+its ready file (``gateway.handshake``). A lone worker also logs the hub's start-up line
 (``announce``); under a supervisor, the supervisor does.
 
 Imports the web layer (``create_app``), the config and the core's key type; never the
@@ -26,6 +26,7 @@ from aiohttp import web
 
 from gateway.config import ConfigError, Settings, split_host_port
 from gateway.core.crypto import PrivateKey
+from gateway.handshake import write_ready
 from gateway.web.app import create_admin_app, create_app
 from gateway.web.auth import Clients
 from gateway.web.connections import (
@@ -174,7 +175,7 @@ async def run_worker(
                 announce_as,
             )
         if ready_file is not None:
-            ready_file.write_text(f"{host}:{port}\n")  # noqa: ASYNC240 - once, at start-up
+            write_ready(ready_file, host, port)
         await stop.wait()
         log.info("worker pid %d: stopping, finishing requests in flight", os.getpid())
     finally:

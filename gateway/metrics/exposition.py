@@ -41,6 +41,8 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from gateway.handshake import METRICS_DIR
+
 PUBLISH_EVERY = 1.0  # seconds
 
 
@@ -49,7 +51,7 @@ def multiprocess_dir() -> str | None:
     if not getattr(values.ValueClass, "_multiprocess", False):
         return None
     # The variable the library read to choose its mode (its spelling since prometheus-client 0.10).
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return os.environ.get(METRICS_DIR)
 
 
 def _source(registry: CollectorRegistry, directory: str | None) -> CollectorRegistry:
