@@ -9,6 +9,7 @@ pyproject.toml):
   and starts processes (``processes``) instead, the gateway's through its launcher
   (``gateway.launch``, which imports nothing of the gateway but its process protocol). ``args``
   holds the argument types, ``cli`` lists the subcommands, each of which registers itself.
+  ``records``: the run report's sections as TypedDicts (the report is JSON end to end).
 - ``bench/``: the benchmark of record (BENCHMARKS.md). It may import the harness, the fixture, the
   in-process code, and a few of the gateway's parts: its core for the raw limits
   (``bench.micro``), its app under gunicorn, its embedded Redis and one key pattern.
