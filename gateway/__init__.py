@@ -10,5 +10,12 @@ Packages, from the inside out (import-linter keeps the order, see pyproject.toml
   core verify, status lookup, cache store and metrics.
 - ``gateway.web``: aiohttp adapters: handlers, error rendering, auth, the OpenAPI document.
 
+Start-up, top down (a layers contract keeps it free of cycles): ``cli`` (``hcgw``), ``server``
+(``serve``: the hub process, its embedded Redis), ``supervisor`` (N workers), ``worker`` (one
+worker's life), then the web layer; ``keyfile`` reads or makes the trust-list key.
+``handshake`` is the process protocol between them (ready files, a worker's environment,
+refusals) and ``launch`` starts a hub as a child process for the tests, the load tests and the
+simulator's demo: both import nothing else of the gateway, and this module imports nothing.
+
 The gateway never imports ``provinces_sim`` or ``load_tests``.
 """

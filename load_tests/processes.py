@@ -1,7 +1,9 @@
 """Starting and stopping the servers a measurement needs: the gateway, the reference servers.
 
-Every process is started here, waited for until it answers, and stopped by its own PID
-(SIGTERM, then SIGKILL after a grace period): never by name. A process that does not start
+Every process is started through the gateway's launcher (``gateway.launch``: the harness's one
+import of the gateway, which runs it as a program and imports nothing of it), waited for until
+it answers over HTTP, its output kept in a log in its work directory, and stopped by its own
+PID (SIGTERM, then SIGKILL after a grace period): never by name. A process that does not start
 raises :class:`StartFailed`, whose first line says why in a sentence (a second gateway on the
 same data directory: which directory, and how to start elsewhere); the log's end follows.
 """
@@ -10,42 +12,30 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from gateway.launch import Child, StartFailed, free_port, serve_argv
 
-class StartFailed(RuntimeError):
-    """A server did not start. ``summary`` is one line; ``str()`` adds the log's end."""
-
-    def __init__(self, summary: str, tail: str = "") -> None:
-        super().__init__(summary + (f"\n{tail}" if tail else ""))
-        self.summary = summary
-
-
-def start_failure(name: str, tail: str) -> StartFailed:
-    """The reason a server gave for not starting, in one line, from the end of its log."""
-    last = next((x for x in reversed(tail.splitlines()) if x.strip()), "no output").strip()
-    if last.startswith("hcgw: "):  # hcgw's own refusal (data directory in use, config): enough
-        return StartFailed(f"{name} did not start: {last}")
-    return StartFailed(f"{name} did not start: {last}", tail)
+__all__ = [
+    "Server",
+    "StartFailed",
+    "cpu_seconds",
+    "free_port",
+    "gateway",
+    "gunicorn",
+    "reference",
+    "running",
+]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """A child process serving HTTP on 127.0.0.1:``port``; ready when ``GET probe`` answers."""
+class Server(Child):
+    """A child process serving HTTP on 127.0.0.1:``port``; ready when ``GET probe`` answers
+    and ``ready`` (if given) holds too."""
 
     def __init__(
         self,
@@ -57,37 +47,13 @@ class Server:
         env: Mapping[str, str] | None = None,
         ready: Callable[[], bool] | None = None,
     ) -> None:
-        self.argv, self.port, self.workdir, self.name, self.probe = (
-            list(argv),
-            port,
-            workdir,
-            name,
-            probe,
-        )
-        self.env = {**os.environ, **(env or {})}
-        self.ready = ready  # beyond the first answer: e.g. every worker is up
+        super().__init__(argv, workdir, name, ready=self._serving, env=env)
+        self.port, self.probe = port, probe
+        self.also = ready  # beyond the first answer: e.g. every worker is up
         self.url = f"http://127.0.0.1:{port}"
-        self.log = workdir / f"{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def start(self, timeout: float = 30.0) -> Server:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while not (self._answers() and (self.ready is None or self.ready())):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise start_failure(self.name, self.log.read_text(errors="replace")[-3000:])
-            time.sleep(0.05)
-        return self
+    def _serving(self) -> bool:
+        return self._answers() and (self.also is None or self.also())
 
     def _answers(self) -> bool:
         try:
@@ -97,16 +63,6 @@ class Server:
             return True  # an HTTP answer of any kind: it is listening
         except OSError:
             return False
-
-    def stop(self, grace: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @contextmanager
@@ -127,12 +83,8 @@ def gateway(
     port = free_port()
     ready = workdir / f"{name}.ready"  # written once every worker listens
     ready.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config.resolve()),
-            "--listen", f"127.0.0.1:{port}", "--ready-file", str(ready)]  # fmt: skip
-    if redis_url is not None:
-        argv += ["--redis-url", redis_url]
-    if workers is not None:
-        argv += ["--workers", str(workers)]
+    argv = serve_argv(config.resolve(), listen=f"127.0.0.1:{port}", ready_file=ready,
+                      redis_url=redis_url, workers=workers)  # fmt: skip
     env = {"HCGW_REDIS_CLUSTER": "true"} if redis_cluster else None
     return Server(argv, port, workdir, name, env=env, ready=ready.exists)
 

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 from factory import World, config_toml
+from gateway.launch import Hub
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class GatewayProcess(Hub):
+    """A hub for ``world`` on its own free port, with the Redis at ``redis_url`` (``""``: an
+    embedded one in ``workdir``), its config, ready file and log named ``name`` in ``workdir``;
+    ``gateway`` overrides ``[gateway]`` keys."""
 
-
-class GatewayProcess:
     def __init__(
         self, world: World, workdir: Path, redis_url: str, name: str, **gateway: str
     ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(workdir / f"{name}.toml", workdir, name, env={"HCGW_LOG_LEVEL": "INFO"})
         self.workdir = workdir
-        self.config = workdir / f"{name}.toml"
         self.config.write_text(
             config_toml(
                 world,
@@ -37,53 +29,19 @@ class GatewayProcess:
                 **gateway,
             )
         )
-        self.ready = workdir / f"{name}.ready"
-        self.log = workdir / f"{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(
         self, timeout: float = 15.0, *, preexec_fn: Callable[[], object] | None = None
-    ) -> None:
+    ) -> Self:
         """``preexec_fn`` runs in the child before it execs (e.g. to set its rlimits)."""
-        self.ready.unlink(missing_ok=True)
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gateway",
-                    "serve",
-                    "--config",
-                    str(self.config),
-                    "--ready-file",
-                    str(self.ready),
-                ],
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "HCGW_LOG_LEVEL": "INFO"},
-                preexec_fn=preexec_fn,
-            )
-        deadline = time.monotonic() + timeout
-        while not self.ready.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gateway did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.05)
+        return super().start(timeout, preexec_fn=preexec_fn)
 
-    def stop(self) -> int | None:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+    def stop(self, grace: float = 15.0) -> int | None:
+        return super().stop(grace)
 
     def kill9(self) -> None:
         assert self.process is not None
-        self.process.kill()
-        self.process.wait()
+        self.kill()
 
 
 def healthz_pid(url: str) -> int:

@@ -19,6 +19,7 @@ import redis
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from gateway import launch
 from gateway.store.connection import HEALTH_CHECK_INTERVAL, redis_client
 from gateway.store.durability import check_durability
 from gateway.store.embedded import REDIS_SERVER_ENV, DataDirInUse, EmbeddedRedis, find_redis_server
@@ -40,10 +41,7 @@ def process_exists(pid: int) -> bool:
 
 @pytest.fixture
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    return launch.free_port()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,10 +22,11 @@ from aiohttp import web
 from factory import BJ, GD, MSGPACK, VERIFY_TOKEN, World, b64, bearer, claims, envelope, pack
 from gateway.core.crypto import spki_of
 from gateway.core.model import Domain
+from gateway.launch import free_port
 from gateway.metrics import Metrics
 from gateway.metrics.logs import JsonLines
 from gateway.web.middleware import make_middlewares
-from gateways import GatewayProcess, free_port
+from gateways import GatewayProcess
 
 ID_NUMBER = "11010119900307777X"  # the shape of a resident ID number (GB 11643)
 WRONG_TOKEN = "t-stolen-" + "z" * 32

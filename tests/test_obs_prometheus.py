@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from factory import BJ, GD, MSGPACK, NOW, bearer, pack
-from gateways import free_port
+from gateway.launch import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy" / "prometheus"

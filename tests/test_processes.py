@@ -120,7 +120,7 @@ async def test_a_gateway_killed_with_9_loses_nothing_it_acknowledged(
 async def test_admin_listen_moves_metrics_to_the_operator_listener(
     world, tmp_path, redis_url
 ) -> None:
-    from gateways import free_port
+    from gateway.launch import free_port
 
     admin_port = free_port()
     gw = GatewayProcess(world, tmp_path, redis_url, "ops", admin_listen=f"127.0.0.1:{admin_port}")

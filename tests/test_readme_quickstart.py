@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from gateways import free_port
+from gateway.launch import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from gateway.config import parse_settings
+from gateway.launch import free_port
 from provinces_sim.cli import main
 from provinces_sim.corpus import CorpusOptions, write_corpus
 from provinces_sim.errors import HubRefused
-from provinces_sim.hubproc import free_port
 from provinces_sim.prime import prime
 from provinces_sim.world import World
 from sim_support import files_holding, id_numbers, sim_hub

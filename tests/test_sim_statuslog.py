@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from gateway.launch import free_port
 from gateway.store import keys
 from hubtest import Clock
 from provinces_sim.errors import HubUnreachable, SimError
 from provinces_sim.hub import HubApi
-from provinces_sim.hubproc import free_port
 from provinces_sim.statuslog import StatusChannel
 from provinces_sim.world import World
 from sim_support import sim_hub

@@ -18,7 +18,6 @@ import hashlib
 import multiprocessing
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import msgpack
 from gateway.core.crypto import generate_private_key, sign
 from gateway.core.model import Alg, Domain
 from gateway.core.wire import encode_envelope
+from gateway.launch import free_port
 
 ISS = "440000"
 TOKEN = base64.urlsafe_b64encode(os.urandom(24)).decode()
@@ -158,12 +158,6 @@ def run(workers: int, leases: bool, messages: int) -> None:
           f"p50 {pct(latencies, 0.5) * 1e3:.2f} ms, p99 {pct(latencies, 0.99) * 1e3:.2f} ms, "
           f"max {max(latencies) * 1e3:.2f} ms ({len(latencies)} messages); "
           f"verifications meanwhile {rate:,.0f}/s")  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
