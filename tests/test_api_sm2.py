@@ -4,13 +4,18 @@ Redis and on the cluster (every ``test_api_*`` module runs on both)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import msgpack
 import pytest
+from pytest_aiohttp import AiohttpClient
 
 from factory import GD, HB, MSGPACK, TRUST_TOKEN, Issuer, World, bearer, claims, envelope, pack
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg, Domain
 from gateway.core.wire import decode_envelope, encode_b64url
+from hubtest import HubClient, MakeHub
 
 
 def sm2_world() -> World:
@@ -24,7 +29,7 @@ def sm2_world() -> World:
 
 
 @pytest.fixture
-async def hub(make_hub):
+async def hub(make_hub: MakeHub) -> HubClient:
     hub = await make_hub(sm2_world())
     for iss in (GD, HB):
         r = await hub.post(f"/v1/issuers/{iss}/keys", data=hub.world.key_add(iss), headers=MSGPACK)
@@ -32,13 +37,14 @@ async def hub(make_hub):
     return hub
 
 
-async def verify(hub, raw: bytes) -> dict:
+async def verify(hub: HubClient, raw: bytes) -> dict[str, Any]:
     r = await hub.post("/v1/verify", data=raw, headers={**bearer(), **MSGPACK})
     assert r.status == 200
-    return await r.json()
+    verdict: dict[str, Any] = await r.json()
+    return verdict
 
 
-async def test_an_sm2_code_verifies_and_a_tampered_one_does_not(hub) -> None:
+async def test_an_sm2_code_verifies_and_a_tampered_one_does_not(hub: HubClient) -> None:
     body = await verify(hub, hub.world.code(GD, col=1))
     kid = hub.world.issuers[GD].code_key.public.kid
     assert body["valid"] is True and body["colour"] == "yellow"
@@ -48,7 +54,7 @@ async def test_an_sm2_code_verifies_and_a_tampered_one_does_not(hub) -> None:
     assert (await verify(hub, bytes(raw)))["reason"] == "BAD_SIGNATURE"
 
 
-async def test_an_sm2_code_is_cached_like_any_other(hub) -> None:
+async def test_an_sm2_code_is_cached_like_any_other(hub: HubClient) -> None:
     raw = hub.world.code(GD)
     first, second = await verify(hub, raw), await verify(hub, raw)
     assert first == second and first["valid"] is True
@@ -58,14 +64,14 @@ async def test_an_sm2_code_is_cached_like_any_other(hub) -> None:
     assert local == 1
 
 
-async def test_a_header_alg_that_is_not_the_sm2_keys_is_alg_mismatch(hub) -> None:
+async def test_a_header_alg_that_is_not_the_sm2_keys_is_alg_mismatch(hub: HubClient) -> None:
     key = hub.world.issuers[GD].code_key  # the SM2 key signs; only the header says ES256
     for alg in (Alg.ES256, Alg.ED25519):
         forged = envelope(Domain.CODE, key, pack(claims(GD)), alg=alg)
         assert (await verify(hub, forged))["reason"] == "ALG_MISMATCH"
 
 
-async def test_an_sm2_key_revoked_is_key_revoked(hub) -> None:
+async def test_an_sm2_key_revoked_is_key_revoked(hub: HubClient) -> None:
     kid = hub.world.issuers[GD].code_key.public.kid
     r = await hub.post(
         f"/v1/issuers/{GD}/keys/revoke",
@@ -76,7 +82,7 @@ async def test_an_sm2_key_revoked_is_key_revoked(hub) -> None:
     assert (await verify(hub, hub.world.code(GD)))["reason"] == "KEY_REVOKED"
 
 
-async def test_a_management_message_under_another_sm2_key_is_bad_signature(hub) -> None:
+async def test_a_management_message_under_another_sm2_key_is_bad_signature(hub: HubClient) -> None:
     stranger = generate_private_key(Alg.SM2)
     message = hub.world.message(GD, "key.revoke", kid=b"\x00" * 8, upload=stranger)
     r = await hub.post(f"/v1/issuers/{GD}/keys/revoke", data=message, headers=MSGPACK)
@@ -85,7 +91,7 @@ async def test_a_management_message_under_another_sm2_key_is_bad_signature(hub) 
 
 @pytest.mark.parametrize("bad", ["compressed", "p256-as-sm2"])
 async def test_a_key_add_with_a_non_canonical_or_foreign_sm2_key_is_invalid_key(
-    hub, bad: str
+    hub: HubClient, bad: str
 ) -> None:
     spki = generate_private_key(Alg.SM2).public.spki
     if bad == "compressed":
@@ -101,7 +107,7 @@ async def test_a_key_add_with_a_non_canonical_or_foreign_sm2_key_is_invalid_key(
     assert r.status == 422 and (await r.json())["error"] == "invalid_key"
 
 
-async def test_the_trust_list_carries_the_sm2_key(hub) -> None:
+async def test_the_trust_list_carries_the_sm2_key(hub: HubClient) -> None:
     r = await hub.get("/v1/trustlist", headers=bearer(TRUST_TOKEN))
     doc = msgpack.unpackb(decode_envelope(await r.read(), Domain.TRUST).payload)
     by_iss = {k["iss"]: k for k in doc["keys"]}
@@ -112,7 +118,7 @@ async def test_the_trust_list_carries_the_sm2_key(hub) -> None:
 
 
 async def test_a_hub_whose_trust_list_key_is_sm2_signs_a_list_that_verifies_under_it(
-    redis_url, aiohttp_client, tmp_path
+    redis_url: str, aiohttp_client: AiohttpClient, tmp_path: Path
 ) -> None:
     """SPEC §6 leaves the hub's own alg open; ``trust_key`` may hold an SM2 PEM."""
     import base64

@@ -10,11 +10,13 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from factory import BJ, GD, MSGPACK, NOW, bearer
 from gateway.store import keys
+from hubtest import MakeHub
 from load_tests.cluster import LocalCluster
 
 pytestmark = pytest.mark.slow
@@ -30,7 +32,9 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
         c.stop()
 
 
-async def test_killing_a_master_under_traffic_gives_no_wrong_verdict(make_hub, cluster) -> None:
+async def test_killing_a_master_under_traffic_gives_no_wrong_verdict(
+    make_hub: MakeHub, cluster: LocalCluster
+) -> None:
     hub = await make_hub(url=cluster.url, redis_cluster=True)
     w = hub.world
     for iss in (GD, BJ):
@@ -49,9 +53,10 @@ async def test_killing_a_master_under_traffic_gives_no_wrong_verdict(make_hub, c
     revoked_code, red_code = w.code(BJ), w.code(GD, sub=sub, sv=1, col=0)
     plain = [w.code(GD) for _ in range(20)]
 
-    async def scan(raw: bytes) -> tuple[int, dict]:
+    async def scan(raw: bytes) -> tuple[int, dict[str, Any]]:
         r = await hub.post("/v1/verify", data=raw, headers={**bearer(), **MSGPACK})
-        return r.status, await r.json()
+        verdict: dict[str, Any] = await r.json()
+        return r.status, verdict
 
     victim = cluster.master_of(keys.REGISTRY_KEYS)
     victim.kill9()

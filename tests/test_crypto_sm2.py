@@ -8,6 +8,7 @@ digests, another user ID, a Z_A left out.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -188,7 +189,9 @@ def _explicit_parameters() -> bytes:
         ("truncated", lambda: spki(*_annex_point())[:-1]),
     ],
 )  # fmt: skip
-def test_a_non_canonical_or_foreign_sm2_spki_is_invalid_key(label: str, make: Any) -> None:
+def test_a_non_canonical_or_foreign_sm2_spki_is_invalid_key(
+    label: str, make: Callable[[], bytes]
+) -> None:
     with pytest.raises(InvalidKey):
         load_public_key(Alg.SM2, make())
 

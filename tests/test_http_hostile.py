@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -35,7 +36,7 @@ def gateway(
         assert gw.stop() == 0
 
 
-def refused(port: int, raw: bytes) -> tuple[int, dict, bytes]:
+def refused(port: int, raw: bytes) -> tuple[int, dict[str, Any], bytes]:
     answer = parse(exchange(port, raw))
     assert answer.headers["content-type"].startswith("application/json"), answer.raw[:300]
     doc = answer.json()
@@ -44,7 +45,9 @@ def refused(port: int, raw: bytes) -> tuple[int, dict, bytes]:
 
 
 @pytest.mark.parametrize("encoding", ["br", "zstd", "gzip", "deflate, br"])
-def test_a_body_with_a_content_encoding_is_415_whatever_the_encoding(gateway, encoding) -> None:
+def test_a_body_with_a_content_encoding_is_415_whatever_the_encoding(
+    gateway: GatewayProcess, encoding: str
+) -> None:
     raw = request(
         "POST",
         "/v1/verify",
@@ -94,7 +97,9 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
-def test_what_the_http_parser_refuses_is_a_json_error_that_quotes_none_of_it(gateway, case) -> None:
+def test_what_the_http_parser_refuses_is_a_json_error_that_quotes_none_of_it(
+    gateway: GatewayProcess, case: str
+) -> None:
     raw, status, error = HOSTILE[case]
     got, doc, answer = refused(gateway.port, raw)
     assert (got, doc["error"]) == (status, error)
@@ -104,7 +109,9 @@ def test_what_the_http_parser_refuses_is_a_json_error_that_quotes_none_of_it(gat
         assert b"\r\nAllow: GET, HEAD, POST\r\n" in answer
 
 
-def test_expect_100_continue_over_the_limit_is_413_at_once_without_a_100(gateway) -> None:
+def test_expect_100_continue_over_the_limit_is_413_at_once_without_a_100(
+    gateway: GatewayProcess,
+) -> None:
     raw = request(
         "POST",
         "/v1/verify/batch",
@@ -120,7 +127,9 @@ def test_expect_100_continue_over_the_limit_is_413_at_once_without_a_100(gateway
     assert answer.json()["error"] == "body_too_large"
 
 
-def test_expect_100_continue_within_the_limit_gets_the_100_then_the_answer(gateway) -> None:
+def test_expect_100_continue_within_the_limit_gets_the_100_then_the_answer(
+    gateway: GatewayProcess,
+) -> None:
     body = msgpack.packb([b"\x00" * 10], use_bin_type=True)
     head = batch_head(AUTH, body, "Expect: 100-continue")
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
@@ -132,7 +141,9 @@ def test_expect_100_continue_within_the_limit_gets_the_100_then_the_answer(gatew
     assert answer.json()[0]["reason"] == "MALFORMED"
 
 
-def test_an_expectation_the_hub_does_not_know_is_ignored_not_a_text_417(gateway) -> None:
+def test_an_expectation_the_hub_does_not_know_is_ignored_not_a_text_417(
+    gateway: GatewayProcess,
+) -> None:
     raw = request("GET", "/healthz", f"Expect: {SECRET}", "Connection: close")
     answer = parse(exchange(gateway.port, raw))
     assert answer.status == 200
@@ -140,7 +151,7 @@ def test_an_expectation_the_hub_does_not_know_is_ignored_not_a_text_417(gateway)
 
 
 def test_a_request_line_without_an_http_version_is_refused_not_served_as_http_0_9(
-    gateway,
+    gateway: GatewayProcess,
 ) -> None:
     raw = exchange(gateway.port, b"GET /healthz\r\n\r\n")
     assert b'"status": "ok"' not in raw
@@ -161,7 +172,7 @@ def test_a_request_line_without_an_http_version_is_refused_not_served_as_http_0_
     ],
 )
 def test_bearer_credentials_other_than_one_space_and_a_b64token_are_unauthenticated(
-    gateway, authorization
+    gateway: GatewayProcess, authorization: str
 ) -> None:
     raw = request(
         "POST",
@@ -176,7 +187,7 @@ def test_bearer_credentials_other_than_one_space_and_a_b64token_are_unauthentica
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
-def test_the_bearer_scheme_is_case_insensitive(gateway, scheme) -> None:
+def test_the_bearer_scheme_is_case_insensitive(gateway: GatewayProcess, scheme: str) -> None:
     raw = request(
         "POST",
         "/v1/verify",

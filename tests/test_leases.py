@@ -13,6 +13,7 @@ import os
 import random
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,21 +22,30 @@ import pytest
 from factory import GD, MSGPACK, NOW, World, bearer
 from gateway.core.crypto import generate_private_key
 from gateway.store import keys
-from gateway.store.invalidation import LEASE_MS, MARGIN
+from gateway.store.embedded import EmbeddedRedis
+from gateway.store.invalidation import LEASE_MS, MARGIN, LeaseKeeper
 from gateways import GatewayProcess
-from test_workers import worker_pids
+from hubtest import HubClient, MakeHub
+from test_workers import post, worker_pids
 
 LEASE = LEASE_MS / 1000
 
 
-async def until_leased(*hubs: Any, within: float = 5.0) -> None:
+def leases(client: HubClient) -> LeaseKeeper:
+    """The hub's lease keeper, there when ``lease_invalidation`` is on."""
+    keeper = client.hub.leases
+    assert keeper is not None, "lease_invalidation is off"
+    return keeper
+
+
+async def until_leased(*hubs: HubClient, within: float = 5.0) -> None:
     deadline = time.monotonic() + within
-    while not all(h.hub.leases.knowledge.usable() for h in hubs):
+    while not all(leases(h).knowledge.usable() for h in hubs):
         assert time.monotonic() < deadline, "no lease within 5 s"
         await asyncio.sleep(0.02)
 
 
-async def add_key(hub: Any, world: World) -> None:
+async def add_key(hub: HubClient, world: World) -> None:
     r = await hub.post(f"/v1/issuers/{GD}/keys", data=world.key_add(GD), headers=MSGPACK)
     assert r.status == 201
 
@@ -44,14 +54,14 @@ def yellow(world: World) -> bytes:
     return world.status(GD, [[os.urandom(16), 1, 1, NOW]])
 
 
-async def verify(hub: Any, raw: bytes) -> dict[str, Any]:
+async def verify(hub: HubClient, raw: bytes) -> dict[str, Any]:
     r = await hub.post("/v1/verify", data=raw, headers={**bearer(), **MSGPACK})
     assert r.status == 200, await r.text()
     return dict(await r.json())
 
 
 async def test_a_known_subject_is_answered_from_memory_and_a_write_reaches_the_other_hub(
-    make_hub,
+    make_hub: MakeHub,
 ) -> None:
     world = World.make()
     a = await make_hub(world, lease_invalidation=True)
@@ -76,7 +86,7 @@ async def test_a_known_subject_is_answered_from_memory_and_a_write_reaches_the_o
 
 
 async def test_a_write_waits_for_a_live_lease_that_does_not_confirm_until_it_runs_out(
-    make_hub,
+    make_hub: MakeHub,
 ) -> None:
     world = World.make()
     a = await make_hub(world, lease_invalidation=True)
@@ -96,29 +106,32 @@ async def test_a_write_waits_for_a_live_lease_that_does_not_confirm_until_it_run
     assert r.status == 200 and time.monotonic() - started < 0.5
 
 
-async def test_a_write_after_redis_forgot_its_scripts_is_applied_once(make_hub) -> None:
+async def test_a_write_after_redis_forgot_its_scripts_is_applied_once(make_hub: MakeHub) -> None:
     world = World.make()
     a = await make_hub(world, lease_invalidation=True)
     await until_leased(a)
     await a.hub.redis.script_flush()  # as after a restart
     r = await a.post(f"/v1/issuers/{GD}/status", data=yellow(world), headers=MSGPACK)
     assert r.status == 200 and (await r.json())["applied"] == 1
-    assert int(await a.hub.redis.get(keys.mark(GD))) == 1
+    mark = await a.hub.redis.get(keys.mark(GD))
+    assert mark is not None and int(mark) == 1
 
 
-async def test_a_worker_whose_lease_ran_out_in_redis_forgets_what_it_knew(make_hub) -> None:
+async def test_a_worker_whose_lease_ran_out_in_redis_forgets_what_it_knew(
+    make_hub: MakeHub,
+) -> None:
     world = World.make()
     a = await make_hub(world, lease_invalidation=True)
     await until_leased(a)
     await add_key(a, world)
     raw = world.code(GD)
     await verify(a, raw)
-    knowledge = a.hub.leases.knowledge
+    knowledge = leases(a).knowledge
     assert len(knowledge) == 1
-    lapses = a.hub.leases.lapses
-    await a.hub.redis.hdel(keys.LEASES, a.hub.leases.worker)  # as if it had run out
+    lapses = leases(a).lapses
+    await a.hub.redis.hdel(keys.LEASES, leases(a).worker)  # as if it had run out
     deadline = time.monotonic() + 2
-    while a.hub.leases.lapses == lapses:
+    while leases(a).lapses == lapses:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
     assert len(knowledge) == 0 and knowledge.stamp is None
@@ -126,13 +139,6 @@ async def test_a_worker_whose_lease_ran_out_in_redis_forgets_what_it_knew(make_h
 
 # ---------------------------------------------------------------------------------------------
 # Real processes: hcgw serve --workers 2
-
-
-async def post(
-    s: aiohttp.ClientSession, url: str, body: bytes, **headers: str
-) -> tuple[int, Any]:
-    async with s.post(url, data=body, headers={**MSGPACK, **headers}) as r:
-        return r.status, await r.json()
 
 
 async def mget_calls(redis_url: str) -> int:
@@ -146,7 +152,7 @@ async def mget_calls(redis_url: str) -> int:
     return int(stats.get("cmdstat_mget", {}).get("calls", 0))
 
 
-def leased_pair(world: World, tmp_path: Any, redis_url: str, name: str) -> GatewayProcess:
+def leased_pair(world: World, tmp_path: Path, redis_url: str, name: str) -> GatewayProcess:
     gw = GatewayProcess(
         world, tmp_path, redis_url, name, workers="2", data_dir=str(tmp_path),
         lease_invalidation="true",
@@ -159,7 +165,7 @@ def leased_pair(world: World, tmp_path: Any, redis_url: str, name: str) -> Gatew
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_no_verification_sent_after_the_2xx_misses_a_red_status_or_a_revocation(
-    tmp_path, redis_url
+    tmp_path: Path, redis_url: str
 ) -> None:
     world = World.make()
     gw = leased_pair(world, tmp_path, redis_url, "race")
@@ -236,9 +242,7 @@ async def test_no_verification_sent_after_the_2xx_misses_a_red_status_or_a_revoc
     round_trips = mget_after - mget_before
     print(f"leases: {round_trips} MGETs for {trial_verifications} trial and "
           f"{counted['verifications']} background verifications")  # fmt: skip
-    assert round_trips < trial_verifications + counted["verifications"] / 2, (
-        round_trips, counted
-    )
+    assert round_trips < trial_verifications + counted["verifications"] / 2, (round_trips, counted)
 
 
 async def status_write(s: aiohttp.ClientSession, gw: GatewayProcess, world: World, sub: bytes,
@@ -279,7 +283,7 @@ async def learn_everywhere(s: aiohttp.ClientSession, gw: GatewayProcess, raw: by
 
 @pytest.mark.slow
 async def test_a_worker_stopped_past_its_lease_neither_holds_up_a_write_nor_serves_stale(
-    tmp_path, redis_url
+    tmp_path: Path, redis_url: str
 ) -> None:
     world = World.make()
     gw = leased_pair(world, tmp_path, redis_url, "stopped")
@@ -314,7 +318,7 @@ async def test_a_worker_stopped_past_its_lease_neither_holds_up_a_write_nor_serv
 
 @pytest.mark.slow
 async def test_a_killed_worker_holds_up_writes_no_longer_than_its_lease(
-    tmp_path, redis_url
+    tmp_path: Path, redis_url: str
 ) -> None:
     world = World.make()
     gw = leased_pair(world, tmp_path, redis_url, "killed")
@@ -336,7 +340,9 @@ async def test_a_killed_worker_holds_up_writes_no_longer_than_its_lease(
 
 
 @pytest.mark.slow
-async def test_redis_paused_past_the_lease_is_503_within_a_second(tmp_path, fresh_redis) -> None:
+async def test_redis_paused_past_the_lease_is_503_within_a_second(
+    tmp_path: Path, fresh_redis: EmbeddedRedis
+) -> None:
     world = World.make()
     gw = leased_pair(world, tmp_path, fresh_redis.url, "paused")
     now = int(time.time())

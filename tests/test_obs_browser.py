@@ -32,6 +32,7 @@ from factory import BJ, GD, MSGPACK, NOW, Issuer, World, bearer, pack
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg, IssuerCode
 from gateway.operator.tiles import TILES
+from hubtest import MakeHub
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -191,7 +192,7 @@ def national_world() -> World:
 
 
 async def test_the_dashboard_loads_clean_shows_32_tiles_and_follows_the_traffic(
-    make_hub, browser
+    make_hub: MakeHub, browser: tuple[aiohttp.ClientSession, str]
 ) -> None:
     session, devtools_url = browser
     world = national_world()
@@ -211,7 +212,8 @@ async def test_the_dashboard_loads_clean_shows_32_tiles_and_follows_the_traffic(
         r = await hub.post(f"/v1/issuers/{path}", data=body, headers=MSGPACK)
         assert r.status in (200, 201)
 
-    async with open_dashboard(session, devtools_url, hub.server.port) as tab:
+    assert hub.port is not None  # the test server has started
+    async with open_dashboard(session, devtools_url, hub.port) as tab:
         assert await tab.evaluate("document.querySelectorAll('#tiles .tile').length") == 32
         assert await tab.evaluate("document.querySelectorAll('#tiles .tile.off').length") == 0
         assert await tab.evaluate("document.getElementById('total').textContent") == "0"
@@ -287,7 +289,7 @@ def number(text: str) -> float:
 
 
 async def test_401s_the_red_share_and_a_revocation_behind_status_pushes_show(
-    make_hub, browser
+    make_hub: MakeHub, browser: tuple[aiohttp.ClientSession, str]
 ) -> None:
     session, devtools_url = browser
     hub = await make_hub()
@@ -295,7 +297,8 @@ async def test_401s_the_red_share_and_a_revocation_behind_status_pushes_show(
     for iss in (GD, BJ):
         r = await hub.post(f"/v1/issuers/{iss}/keys", data=w.key_add(iss), headers=MSGPACK)
         assert r.status == 201
-    async with open_dashboard(session, devtools_url, hub.server.port) as tab:
+    assert hub.port is not None  # the test server has started
+    async with open_dashboard(session, devtools_url, hub.port) as tab:
         kid = w.issuers[BJ].code_key.public.kid
         revoke = w.message(BJ, "key.revoke", kid=kid)
         assert (await hub.post(f"/v1/issuers/{BJ}/keys/revoke", data=revoke, headers=MSGPACK)).ok
@@ -313,8 +316,8 @@ async def test_401s_the_red_share_and_a_revocation_behind_status_pushes_show(
             )
             assert [r.status for r in answers] == [401] * 4 + [200] * 50
             for _ in range(3):  # one after the other: each needs the seq before it
-                status = w.status(GD, [[os.urandom(16), 0, 1, NOW - 1]])
-                r = await hub.post(f"/v1/issuers/{GD}/status", data=status, headers=MSGPACK)
+                update = w.status(GD, [[os.urandom(16), 0, 1, NOW - 1]])
+                r = await hub.post(f"/v1/issuers/{GD}/status", data=update, headers=MSGPACK)
                 assert r.status == 200
                 pushes += 1
             shown = await tab.evaluate(

@@ -10,16 +10,20 @@ import hashlib
 import json
 import re
 import time
+from typing import Any
 
 import pytest
+from pytest_aiohttp import AiohttpClient
 
 from factory import BJ, GD, HB, MSGPACK, NOW, bearer
 from gateway.operator.tiles import TILES
+from gateway.store.embedded import EmbeddedRedis
 from gateway.web.app import create_admin_app
+from hubtest import HubClient, MakeHub
 from test_openapi import validator_for
 
 
-async def registered(make_hub, **overrides):
+async def registered(make_hub: MakeHub, **overrides: Any) -> HubClient:
     hub = await make_hub(**overrides)
     for iss in (GD, BJ):
         r = await hub.post(f"/v1/issuers/{iss}/keys", data=hub.world.key_add(iss), headers=MSGPACK)
@@ -27,15 +31,15 @@ async def registered(make_hub, **overrides):
     return hub
 
 
-async def data(hub, window: float = 1) -> dict:
+async def data(hub: HubClient, window: float = 1) -> dict[str, Any]:
     r = await hub.get(f"/dashboard/data?window={window}")
     assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
-    doc = await r.json()
+    doc: dict[str, Any] = await r.json()
     validator_for("DashboardData").validate(doc)
     return doc
 
 
-async def send(hub, codes: list[bytes]) -> None:
+async def send(hub: HubClient, codes: list[bytes]) -> None:
     statuses = await asyncio.gather(
         *(hub.post("/v1/verify", data=c, headers={**bearer(), **MSGPACK}) for c in codes)
     )
@@ -48,7 +52,7 @@ def test_the_map_has_the_32_issuers_of_spec_1_each_on_its_own_tile() -> None:
     assert all(re.fullmatch(r"[1-6][0-9]0000", t.iss) for t in TILES)
 
 
-async def test_the_rates_are_exactly_what_was_sent_between_two_polls(make_hub) -> None:
+async def test_the_rates_are_exactly_what_was_sent_between_two_polls(make_hub: MakeHub) -> None:
     hub = await registered(make_hub)
     w = hub.world
     first = await data(hub)
@@ -88,7 +92,7 @@ async def test_the_rates_are_exactly_what_was_sent_between_two_polls(make_hub) -
     assert d["verifications"]["total"] == sum(12 + r + 6 for r in range(3))
 
 
-async def test_a_tile_is_marked_when_its_red_share_spikes(make_hub) -> None:
+async def test_a_tile_is_marked_when_its_red_share_spikes(make_hub: MakeHub) -> None:
     hub = await registered(make_hub)
     w = hub.world
     await data(hub)
@@ -105,7 +109,7 @@ async def test_a_tile_is_marked_when_its_red_share_spikes(make_hub) -> None:
 
 
 async def test_the_last_management_writes_are_listed_newest_first_without_personal_data(
-    make_hub,
+    make_hub: MakeHub,
 ) -> None:
     hub = await registered(make_hub)
     w = hub.world
@@ -139,7 +143,9 @@ async def test_the_last_management_writes_are_listed_newest_first_without_person
     assert d["status"]["total"] == 1 and d["status"]["lag"]["count"] == 2
 
 
-async def test_the_page_is_one_self_contained_document_with_a_strict_policy(make_hub) -> None:
+async def test_the_page_is_one_self_contained_document_with_a_strict_policy(
+    make_hub: MakeHub,
+) -> None:
     hub = await make_hub()
     r = await hub.get("/dashboard")
     assert r.status == 200 and r.content_type == "text/html"
@@ -160,14 +166,14 @@ async def test_the_page_is_one_self_contained_document_with_a_strict_policy(make
 
 
 @pytest.mark.parametrize("window", ["0", "0.5", "61", "abc", "nan", "inf"])
-async def test_a_window_outside_1_to_60_seconds_is_a_400(make_hub, window: str) -> None:
+async def test_a_window_outside_1_to_60_seconds_is_a_400(make_hub: MakeHub, window: str) -> None:
     hub = await make_hub()
     r = await hub.get(f"/dashboard/data?window={window}")
     assert r.status == 400 and (await r.json())["error"] == "bad_request"
 
 
 async def test_with_admin_listen_the_dashboard_moves_to_the_operator_listener(
-    make_hub, aiohttp_client
+    make_hub: MakeHub, aiohttp_client: AiohttpClient
 ) -> None:
     hub = await make_hub(admin_listen="127.0.0.1:1")
     admin = await aiohttp_client(create_admin_app(hub.app))
@@ -177,7 +183,7 @@ async def test_with_admin_listen_the_dashboard_moves_to_the_operator_listener(
 
 
 async def test_the_dashboard_answers_while_the_hub_is_over_its_inflight_limit(
-    make_hub, fresh_redis
+    make_hub: MakeHub, fresh_redis: EmbeddedRedis
 ) -> None:
     hub = await make_hub(url=fresh_redis.url, max_inflight=1)
     fresh_redis.pause()  # the first request now waits on Redis, up to the deadline

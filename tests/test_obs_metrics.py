@@ -16,6 +16,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from aiohttp import ClientResponse
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -27,13 +28,14 @@ from factory import (
     NOW,
     SLOW_TOKEN,
     VERIFY_TOKEN,
+    World,
     b64,
     bearer,
     claims,
     envelope,
     pack,
 )
-from gateway.core.crypto import generate_private_key
+from gateway.core.crypto import PrivateKey, generate_private_key
 from gateway.core.model import Alg, Domain
 from gateway.metrics import observe_many
 from gateway.metrics.catalogue import (
@@ -46,6 +48,8 @@ from gateway.metrics.catalogue import (
     REJECTIONS,
     build,
 )
+from gateway.store.embedded import EmbeddedRedis
+from hubtest import HubClient, MakeHub
 
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -58,7 +62,7 @@ def parse(text: str) -> Series:
     }
 
 
-async def scrape(hub) -> Series:
+async def scrape(hub: HubClient) -> Series:
     r = await hub.get("/metrics")
     assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     return parse(await r.text())
@@ -72,12 +76,14 @@ def sub(i: int) -> bytes:
     return hashlib.sha256(f"subject {i}".encode()).digest()[:16]
 
 
-async def verify(hub, body: bytes, token: str = VERIFY_TOKEN, path: str = "/v1/verify"):
+async def verify(
+    hub: HubClient, body: bytes, token: str = VERIFY_TOKEN, path: str = "/v1/verify"
+) -> ClientResponse:
     return await hub.post(path, data=body, headers={**bearer(token), **MSGPACK})
 
 
 async def test_known_traffic_is_counted_by_issuer_outcome_layer_client_and_route(
-    make_hub,
+    make_hub: MakeHub,
 ) -> None:
     hub = await make_hub()
     w = hub.world
@@ -153,7 +159,7 @@ async def test_known_traffic_is_counted_by_issuer_outcome_layer_client_and_route
 
 
 async def test_answers_are_counted_by_route_method_and_status_and_errors_by_route(
-    make_hub,
+    make_hub: MakeHub,
 ) -> None:
     hub = await make_hub()
     assert (await hub.get("/no/such/path")).status == 404
@@ -185,7 +191,7 @@ def _is_commit(revision: str) -> bool:
     return done.returncode == 0
 
 
-async def test_build_info_process_metrics_by_pid_and_no_created_series(make_hub) -> None:
+async def test_build_info_process_metrics_by_pid_and_no_created_series(make_hub: MakeHub) -> None:
     hub = await make_hub()
     for _ in range(50):
         await verify(hub, b"junk")  # some CPU time to see
@@ -213,7 +219,7 @@ async def test_build_info_process_metrics_by_pid_and_no_created_series(make_hub)
 
 
 async def test_trust_gauges_show_keys_by_state_keys_near_naf_and_the_list_served(
-    make_hub,
+    make_hub: MakeHub,
 ) -> None:
     hub = await make_hub()
     w, now = hub.world, NOW
@@ -248,7 +254,9 @@ async def test_trust_gauges_show_keys_by_state_keys_near_naf_and_the_list_served
     assert value(m, "hcgw_trust_keys_expiring", iss=GD) == 0
 
 
-async def test_redis_up_falls_to_0_when_redis_hangs_and_comes_back(make_hub, fresh_redis) -> None:
+async def test_redis_up_falls_to_0_when_redis_hangs_and_comes_back(
+    make_hub: MakeHub, fresh_redis: EmbeddedRedis
+) -> None:
     hub = await make_hub(url=fresh_redis.url)
     assert value(await scrape(hub), "hcgw_redis_up") == 1
     fresh_redis.pause()
@@ -262,7 +270,7 @@ async def test_redis_up_falls_to_0_when_redis_hangs_and_comes_back(make_hub, fre
 
 
 async def test_label_values_stay_in_fixed_sets_after_10000_requests_with_random_issuers_and_kids(
-    make_hub,
+    make_hub: MakeHub,
 ) -> None:
     hub = await make_hub()
     w = hub.world
@@ -323,7 +331,7 @@ async def test_label_values_stay_in_fixed_sets_after_10000_requests_with_random_
     assert not (sent - {GD, BJ, HB}) & {v for _, labels in after for _, v in labels}
 
 
-def _with_kid(w, iss: str, signer, kid: bytes) -> bytes:
+def _with_kid(w: World, iss: str, signer: PrivateKey, kid: bytes) -> bytes:
     return envelope(Domain.CODE, signer, pack(claims(iss)), kid=kid)
 
 
@@ -336,7 +344,11 @@ def test_observing_many_values_at_once_equals_observing_them_one_by_one() -> Non
     observe_many(b, values)
     observe_many(b, [])
     samples = [
-        [(s.name[1:], s.labels, s.value) for s in h.collect()[0].samples if "created" not in s.name]
+        [
+            (s.name[1:], s.labels, s.value)
+            for s in next(iter(h.collect())).samples
+            if "created" not in s.name
+        ]
         for h in (a, b)
     ]
     assert samples[0] == samples[1]

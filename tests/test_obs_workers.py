@@ -31,7 +31,9 @@ CODES = 300
 
 
 @pytest.fixture(params=[1, 2], ids=["1 worker", "2 workers"])
-def gateway(request, tmp_path: Path, redis_url: str) -> Iterator[tuple[GatewayProcess, World, int]]:
+def gateway(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str
+) -> Iterator[tuple[GatewayProcess, World, int]]:
     world = World.make()
     workers = request.param
     gw = GatewayProcess(
@@ -48,12 +50,14 @@ def per_worker_counts(metrics_dir: Path, name: str) -> dict[str, float]:
     """One worker's files at a time: {file: sum of ``name`` samples}."""
     out = {}
     for path in sorted(metrics_dir.glob("counter_*.db")):
-        families = MultiProcessCollector.merge([str(path)])
+        families = MultiProcessCollector.merge([str(path)])  # type: ignore[no-untyped-call]
         out[path.name] = sum(s.value for f in families for s in f.samples if s.name == name)
     return out
 
 
-async def test_metrics_on_any_worker_total_every_workers_counts(gateway, tmp_path) -> None:
+async def test_metrics_on_any_worker_total_every_workers_counts(
+    gateway: tuple[GatewayProcess, World, int], tmp_path: Path
+) -> None:
     gw, world, workers = gateway
     now = int(time.time())
     # A new connection per request: the kernel spreads them over the workers.
@@ -131,7 +135,7 @@ def scraped_pids(url: str) -> set[int]:
 
 
 async def test_process_metrics_follow_the_live_workers_when_one_is_replaced(
-    tmp_path, redis_url
+    tmp_path: Path, redis_url: str
 ) -> None:
     gw = GatewayProcess(
         World.make(), tmp_path, redis_url, "procs", workers="2", data_dir=str(tmp_path)

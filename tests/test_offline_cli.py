@@ -12,11 +12,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from factory import BJ, GD, MSGPACK, TRUST_TOKEN, VERIFY_TOKEN, World
-from gateway.core.crypto import generate_private_key
+from gateway.core.crypto import PrivateKey, generate_private_key
 from gateway.core.model import Alg
 from gateway.core.trust import KeyRecord, TrustSnapshot
 from gateway.core.trustlist import build_trust_list
@@ -46,17 +47,18 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return result.stderr
 
 
-def post(url: str, path: str, body: bytes, headers: dict[str, str]) -> dict:
+def post(url: str, path: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
     request = urllib.request.Request(url + path, data=body, headers=headers, method="POST")  # noqa: S310 - loopback
     with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310 - loopback
-        return json.loads(r.read())
+        answer: dict[str, Any] = json.loads(r.read())
+        return answer
 
 
 class Hub:
     def __init__(self, gateway: GatewayProcess, world: World) -> None:
         self.gateway, self.world, self.url = gateway, world, gateway.url
 
-    def add(self, iss: str, key=None) -> None:
+    def add(self, iss: str, key: PrivateKey | None = None) -> None:
         now = int(time.time())
         body = self.world.key_add(iss, key, nbf=now - 3600, naf=now + 86_400, now=now)
         post(self.url, f"/v1/issuers/{iss}/keys", body, MSGPACK)
@@ -65,11 +67,11 @@ class Hub:
         body = self.world.message(iss, "key.revoke", kid=kid, now=int(time.time()))
         post(self.url, f"/v1/issuers/{iss}/keys/revoke", body, MSGPACK)
 
-    def code(self, iss: str = GD, **kw) -> str:
+    def code(self, iss: str = GD, **kw: Any) -> str:
         now = int(time.time())
         return encode_text(self.world.code(iss, iat=now, exp=now + 300, **kw))
 
-    def online(self, code: str) -> dict:
+    def online(self, code: str) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {VERIFY_TOKEN}", "Content-Type": "text/plain"}
         return post(self.url, "/v1/verify", code.encode(), headers)
 
@@ -88,7 +90,9 @@ def hub(redis_url: str, tmp_path: Path) -> Iterator[Hub]:
         gateway.stop()
 
 
-def fetch(hub: Hub, store: Path, *extra: str, url: str | None = None):
+def fetch(
+    hub: Hub, store: Path, *extra: str, url: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return hcgw(
         "trustlist", "fetch", "--url", url or hub.url, "--token", TRUST_TOKEN,
         "--store", str(store), *extra,
@@ -190,7 +194,9 @@ def test_a_stale_list_still_verifies_and_says_so(tmp_path: Path) -> None:
     code_key = world.issuers[GD].code_key
     now = int(time.time())
     snapshot = TrustSnapshot.build(
-        7, world.issuers, [KeyRecord(GD, code_key.public, now - 86_400, now + 86_400)]
+        7,
+        [i.iss for i in world.issuers.values()],
+        [KeyRecord(GD, code_key.public, now - 86_400, now + 86_400)],
     )
     signed = build_trust_list(snapshot, hub_key, now - 7200)
     store = TrustStore(tmp_path / "terminal")

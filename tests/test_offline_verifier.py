@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import (
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_der_public_key,
 )
+from pytest_aiohttp import AiohttpClient
 
 from factory import BJ, GD, MSGPACK, NOW, TRUST_TOKEN, bearer, claims, envelope, pack
 from gateway.core.crypto import generate_private_key, private_key_from_seed
@@ -31,7 +33,7 @@ from gateway.offline.verifier import (
     read_hub_key,
 )
 from gateway.web.app import create_app
-from hubtest import Clock
+from hubtest import Clock, HubClient, MakeHub
 from vectors import load_json
 
 SPEC_FIELDS = (
@@ -41,26 +43,26 @@ SUB = hashlib.sha256(b"subject").digest()[:16]  # the factory's default subject
 
 
 @pytest.fixture
-async def hub(make_hub):
+async def hub(make_hub: MakeHub) -> HubClient:
     hub = await make_hub()
     for iss in (GD, BJ):
         assert (await add(hub, iss)) == 201
     return hub
 
 
-async def add(hub, iss: str, **kw) -> int:
+async def add(hub: HubClient, iss: str, **kw: Any) -> int:
     body = hub.world.key_add(iss, **kw)
     r = await hub.post(f"/v1/issuers/{iss}/keys", data=body, headers=MSGPACK)
     return r.status
 
 
-async def trust_list(hub) -> bytes:
+async def trust_list(hub: HubClient) -> bytes:
     r = await hub.get("/v1/trustlist", headers=bearer(TRUST_TOKEN))
     assert r.status == 200
     return await r.read()
 
 
-async def terminal(hub) -> OfflineVerifier:
+async def terminal(hub: HubClient) -> OfflineVerifier:
     """A terminal that pinned the hub's key from /v1/trustlist/key and fetched its list."""
     r = await hub.get("/v1/trustlist/key")
     verifier = OfflineVerifier(read_hub_key(await r.read()))
@@ -68,15 +70,16 @@ async def terminal(hub) -> OfflineVerifier:
     return verifier
 
 
-async def online(hub, code: bytes) -> dict:
+async def online(hub: HubClient, code: bytes) -> dict[str, Any]:
     r = await hub.post("/v1/verify", data=code, headers={**bearer(), **MSGPACK})
     assert r.status == 200
-    return await r.json()
+    verdict: dict[str, Any] = await r.json()
+    return verdict
 
 
 class TestTrustList:
     async def test_a_fetched_list_verifies_under_the_pinned_key_and_says_how_old_it_is(
-        self, hub
+        self, hub: HubClient
     ) -> None:
         verifier = await terminal(hub)
         held = verifier.held
@@ -87,7 +90,7 @@ class TestTrustList:
         assert (age(held, NOW + 60).seconds, age(held, NOW + 60).expires_in) == (60, 3540)
         assert not age(held, NOW + 3599).stale and age(held, NOW + 3600).stale
 
-    async def test_an_older_list_is_refused_and_the_newer_one_kept(self, hub) -> None:
+    async def test_an_older_list_is_refused_and_the_newer_one_kept(self, hub: HubClient) -> None:
         verifier = await terminal(hub)
         old = await trust_list(hub)
         hub.world.issuers[GD].code_key = generate_private_key(Alg.ED25519)
@@ -101,7 +104,7 @@ class TestTrustList:
         )
         assert verifier.held is newer
 
-    async def test_the_same_version_signed_earlier_is_an_older_copy(self, hub) -> None:
+    async def test_the_same_version_signed_earlier_is_an_older_copy(self, hub: HubClient) -> None:
         verifier = await terminal(hub)
         first = await trust_list(hub)
         hub.clock.now += 1801  # the hub re-signs after half the list's life
@@ -111,7 +114,9 @@ class TestTrustList:
             verifier.offer(first)
         assert refused.value.why == WHY_OLDER and "older copy of version 3" in str(refused.value)
 
-    async def test_a_list_signed_by_another_hub_key_is_refused(self, hub, make_hub) -> None:
+    async def test_a_list_signed_by_another_hub_key_is_refused(
+        self, hub: HubClient, make_hub: MakeHub
+    ) -> None:
         verifier = await terminal(hub)
         other = await make_hub(hub.world)  # the same registry in Redis, another trust key
         hub.world.issuers[GD].code_key = generate_private_key(Alg.ED25519)
@@ -120,7 +125,7 @@ class TestTrustList:
             verifier.offer(await trust_list(other))
         assert refused.value.why == WHY_SIGNER and "not by the pinned hub key" in str(refused.value)
 
-    async def test_a_tampered_list_is_refused(self, hub) -> None:
+    async def test_a_tampered_list_is_refused(self, hub: HubClient) -> None:
         verifier = await terminal(hub)
         held = verifier.held
         signed = await trust_list(hub)
@@ -132,14 +137,16 @@ class TestTrustList:
             assert refused.value.why == why
         assert verifier.held is held
 
-    async def test_a_verifier_with_no_list_refuses_to_answer(self, hub) -> None:
+    async def test_a_verifier_with_no_list_refuses_to_answer(self, hub: HubClient) -> None:
         r = await hub.get("/v1/trustlist/key")
         with pytest.raises(NothingHeld):
             OfflineVerifier(read_hub_key(await r.read())).verify(hub.world.code(GD), NOW)
 
 
 class TestOfflineVerdicts:
-    async def test_each_reason_equals_the_hubs_online_verdict_and_says_offline(self, hub) -> None:
+    async def test_each_reason_equals_the_hubs_online_verdict_and_says_offline(
+        self, hub: HubClient
+    ) -> None:
         w = hub.world
         gd_key = w.issuers[GD].code_key
         revoked = generate_private_key(Alg.ED25519)
@@ -173,7 +180,7 @@ class TestOfflineVerdicts:
                 assert got["offline"] is True and got["status_checked"] is False
                 assert (got["trust_list_version"], got["stale"]) == (5, False)
 
-    async def test_a_status_the_hub_holds_is_what_offline_cannot_see(self, hub) -> None:
+    async def test_a_status_the_hub_holds_is_what_offline_cannot_see(self, hub: HubClient) -> None:
         code = hub.world.code(GD, col=0, sv=1)
         push = hub.world.status(GD, [[SUB, 2, 5, NOW]])
         r = await hub.post(f"/v1/issuers/{GD}/status", data=push, headers=MSGPACK)
@@ -185,7 +192,7 @@ class TestOfflineVerdicts:
         differ = {k for k in SPEC_FIELDS if got[k] != want[k]}
         assert differ == {"colour", "status_sv"}
 
-    async def test_a_stale_list_still_verifies_and_says_it_is_stale(self, hub) -> None:
+    async def test_a_stale_list_still_verifies_and_says_it_is_stale(self, hub: HubClient) -> None:
         verifier = await terminal(hub)
         code = hub.world.code(GD, iat=NOW + 3000, exp=NOW + 4000)
         fresh, stale = verifier.verify(code, NOW + 3599), verifier.verify(code, NOW + 3600)
@@ -216,7 +223,7 @@ class TestHubKey:
 
 
 async def test_a_hub_whose_key_is_rfc8032s_test_1_is_pinned_from_the_published_key(
-    redis_url, aiohttp_client, make_hub
+    redis_url: str, aiohttp_client: AiohttpClient, make_hub: MakeHub
 ) -> None:
     """The pin comes from the RFC's public key alone, not from anything the hub says."""
     (test1,) = [

@@ -17,7 +17,7 @@ from typing import Any
 import msgpack
 import pytest
 import yaml
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from referencing import Registry
@@ -36,7 +36,7 @@ from gateway.web.openapi import (
 )
 from gateway.web.openapi import _StrictLoader as StrictLoader
 from gateway.web.routes import ROUTES, Route, add_operator_routes, add_routes, openapi_document
-from hubtest import Clock, MakeHub
+from hubtest import Clock, HubClient, MakeHub
 
 DOCUMENT_URI = "urn:hcgw:openapi"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -510,7 +510,9 @@ def example_world() -> World:
     return world
 
 
-async def post_example(hub: Any, method: str, path: str, media: str, value: Any) -> Any:
+async def post_example(
+    hub: HubClient, method: str, path: str, media: str, value: Any
+) -> ClientResponse:
     headers = {"Content-Type": media, **bearer()}
     return await hub.request(
         method, path.replace("{iss}", GD), data=body_of(media, value), headers=headers

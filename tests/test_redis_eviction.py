@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import msgpack
 import pytest
@@ -21,20 +22,23 @@ from gateway.core.model import Alg
 from gateway.store import keys
 from gateway.store.connection import cluster_client
 from gateway.store.durability import DurabilityRefused, EvictionWatch, check_durability
+from gateway.store.embedded import EmbeddedRedis
 from gateway.web.app import create_app
+from hubtest import HubClient, MakeHub
+from load_tests.cluster import LocalCluster
 
 pytestmark = pytest.mark.slow
 
 MARK_FALLS_WITHIN = 5.0  # seconds: the watch looks every second
 
 
-async def mark(hub) -> int:
+async def mark(hub: HubClient) -> int:
     r = await hub.get(f"/v1/issuers/{GD}/status/mark")
     assert r.status == 200
     return int((await r.json())["mark"])
 
 
-async def mark_falls_to_zero(hub) -> bool:
+async def mark_falls_to_zero(hub: HubClient) -> bool:
     for _ in range(int(MARK_FALLS_WITHIN / 0.05)):
         if await mark(hub) == 0:
             return True
@@ -50,13 +54,16 @@ async def operator_sets(url: str, setting: str, value: str) -> None:
         await client.aclose()
 
 
-async def send_status(hub, events: list[list], seq: int) -> tuple[int, dict]:
+async def send_status(
+    hub: HubClient, events: list[list[Any]], seq: int
+) -> tuple[int, dict[str, Any]]:
     message = hub.world.status(GD, events, seq=seq)
     r = await hub.post(f"/v1/issuers/{GD}/status", data=message, headers=MSGPACK)
-    return r.status, await r.json()
+    answer: dict[str, Any] = await r.json()
+    return r.status, answer
 
 
-async def colours(hub, codes: list[bytes]) -> list[str]:
+async def colours(hub: HubClient, codes: list[bytes]) -> list[str]:
     body = msgpack.packb(codes)
     r = await hub.post("/v1/verify/batch", data=body, headers={**bearer(), **MSGPACK})
     assert r.status == 200, await r.text()
@@ -89,7 +96,9 @@ async def least_frequently_used_first(client: aioredis.Redis) -> None:
     await client.config_set("maxmemory-samples", 64)
 
 
-async def test_warn_does_not_start_the_hub_on_a_redis_that_may_evict_keys(fresh_redis) -> None:
+async def test_warn_does_not_start_the_hub_on_a_redis_that_may_evict_keys(
+    fresh_redis: EmbeddedRedis,
+) -> None:
     await operator_sets(fresh_redis.url, "maxmemory-policy", "allkeys-lru")
     app = create_app(
         World.make().settings(redis_durability="warn"),
@@ -105,7 +114,7 @@ async def test_warn_does_not_start_the_hub_on_a_redis_that_may_evict_keys(fresh_
 
 
 async def test_warn_still_runs_on_a_redis_whose_only_problem_is_its_fsync(
-    make_hub, fresh_redis
+    make_hub: MakeHub, fresh_redis: EmbeddedRedis
 ) -> None:
     await operator_sets(fresh_redis.url, "appendfsync", "everysec")
     hub = await make_hub(url=fresh_redis.url, redis_durability="warn")
@@ -113,7 +122,7 @@ async def test_warn_still_runs_on_a_redis_whose_only_problem_is_its_fsync(
 
 
 async def test_statuses_evicted_at_run_time_fall_the_mark_back_and_a_resend_restores_them(
-    make_hub, fresh_redis
+    make_hub: MakeHub, fresh_redis: EmbeddedRedis
 ) -> None:
     hub = await make_hub(url=fresh_redis.url)
     r = await hub.post(f"/v1/issuers/{GD}/keys", data=hub.world.key_add(GD), headers=MSGPACK)
@@ -141,7 +150,7 @@ async def test_statuses_evicted_at_run_time_fall_the_mark_back_and_a_resend_rest
 
 
 async def test_evictions_from_before_the_hub_started_fall_the_mark_back_at_start(
-    make_hub, fresh_redis
+    make_hub: MakeHub, fresh_redis: EmbeddedRedis
 ) -> None:
     client = aioredis.Redis.from_url(fresh_redis.url)
     try:
@@ -159,7 +168,7 @@ async def test_evictions_from_before_the_hub_started_fall_the_mark_back_at_start
 
 @pytest.mark.parametrize("hub_backend", ["cluster"], indirect=True)
 async def test_an_eviction_on_any_node_of_a_cluster_falls_every_mark_back(
-    make_hub, redis_cluster
+    make_hub: MakeHub, redis_cluster: LocalCluster
 ) -> None:
     hub = await make_hub()
     assert await send_status(hub, [], seq=1) == (200, {"applied": 0, "mark": 1})
@@ -180,11 +189,15 @@ async def test_an_eviction_on_any_node_of_a_cluster_falls_every_mark_back(
         await client.aclose()
 
 
-async def test_a_redis_that_refuses_config_still_shows_an_evicting_policy(fresh_redis) -> None:
+async def test_a_redis_that_refuses_config_still_shows_an_evicting_policy(
+    fresh_redis: EmbeddedRedis,
+) -> None:
     await operator_sets(fresh_redis.url, "maxmemory-policy", "allkeys-lru")
     admin = aioredis.Redis.from_url(fresh_redis.url)
     try:
-        await admin.execute_command("ACL", "SETUSER", "gw", "on", ">pw", "~*", "+@all", "-config")
+        await admin.execute_command(  # type: ignore[no-untyped-call]  # redis-py: no hints
+            "ACL", "SETUSER", "gw", "on", ">pw", "~*", "+@all", "-config"
+        )
     finally:
         await admin.aclose()
     client = aioredis.Redis.from_url(f"unix://gw:pw@{fresh_redis.unix_socket_path}")
@@ -198,7 +211,7 @@ async def test_a_redis_that_refuses_config_still_shows_an_evicting_policy(fresh_
 
 @pytest.mark.parametrize("delay", [0, 0.001, 0.01])
 async def test_a_watch_cancelled_in_the_middle_of_a_look_on_a_cluster_ends(
-    redis_cluster, delay: float
+    redis_cluster: LocalCluster, delay: float
 ) -> None:
     client = await cluster_client(redis_cluster.url)
     try:
@@ -211,16 +224,20 @@ async def test_a_watch_cancelled_in_the_middle_of_a_look_on_a_cluster_ends(
         await client.aclose()
 
 
-async def test_readyz_is_503_while_redis_may_evict_keys(make_hub, fresh_redis) -> None:
+async def test_readyz_is_503_while_redis_may_evict_keys(
+    make_hub: MakeHub, fresh_redis: EmbeddedRedis
+) -> None:
     hub = await make_hub(url=fresh_redis.url)
     assert (await hub.get("/readyz")).status == 200
+    eviction = hub.hub.eviction
+    assert eviction is not None  # the hub watches Redis once it has started
     await operator_sets(fresh_redis.url, "maxmemory-policy", "allkeys-lru")
     try:
-        await hub.hub.eviction.check()
+        await eviction.check()
         r = await hub.get("/readyz")
         reasons = (await r.json())["reasons"]
         assert r.status == 503 and any("allkeys-lru" in reason for reason in reasons)
     finally:
         await operator_sets(fresh_redis.url, "maxmemory-policy", "noeviction")
-    await hub.hub.eviction.check()
+    await eviction.check()
     assert (await hub.get("/readyz")).status == 200

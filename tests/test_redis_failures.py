@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
 from factory import GD, MSGPACK, World, bearer
-from hubtest import Clock
+from gateway.store.embedded import EmbeddedRedis
+from hubtest import Clock, HubClient, MakeHub
 
 pytestmark = pytest.mark.slow
 
@@ -19,20 +21,23 @@ pytestmark = pytest.mark.slow
 DEADLINE = 1.5
 
 
-async def setup(make_hub, fresh_redis):
+async def setup(make_hub: MakeHub, fresh_redis: EmbeddedRedis) -> HubClient:
     hub = await make_hub(url=fresh_redis.url)
     r = await hub.post(f"/v1/issuers/{GD}/keys", data=hub.world.key_add(GD), headers=MSGPACK)
     assert r.status == 201
     return hub
 
 
-async def verify_timed(hub, raw: bytes) -> tuple[int, dict, float]:
+async def verify_timed(hub: HubClient, raw: bytes) -> tuple[int, dict[str, Any], float]:
     started = time.monotonic()
     r = await hub.post("/v1/verify", data=raw, headers={**bearer(), **MSGPACK})
-    return r.status, await r.json(), time.monotonic() - started
+    answer: dict[str, Any] = await r.json()
+    return r.status, answer, time.monotonic() - started
 
 
-async def test_a_hung_redis_gives_503_within_a_second_and_recovery(make_hub, fresh_redis) -> None:
+async def test_a_hung_redis_gives_503_within_a_second_and_recovery(
+    make_hub: MakeHub, fresh_redis: EmbeddedRedis
+) -> None:
     hub = await setup(make_hub, fresh_redis)
     raw = hub.world.code(GD)
     assert (await verify_timed(hub, raw))[0] == 200
@@ -51,7 +56,7 @@ async def test_a_hung_redis_gives_503_within_a_second_and_recovery(make_hub, fre
 
 
 async def test_a_killed_redis_gives_503_and_the_hub_recovers_after_restart(
-    make_hub, fresh_redis
+    make_hub: MakeHub, fresh_redis: EmbeddedRedis
 ) -> None:
     hub = await setup(make_hub, fresh_redis)
     raw = hub.world.code(GD)
@@ -66,7 +71,7 @@ async def test_a_killed_redis_gives_503_and_the_hub_recovers_after_restart(
 
 
 async def test_concurrent_traffic_against_a_hung_redis_is_never_valid(
-    make_hub, fresh_redis
+    make_hub: MakeHub, fresh_redis: EmbeddedRedis
 ) -> None:
     hub = await setup(make_hub, fresh_redis)
     kid = hub.world.issuers[GD].code_key.public.kid
@@ -86,7 +91,9 @@ async def test_concurrent_traffic_against_a_hung_redis_is_never_valid(
     assert outcomes == {"KEY_REVOKED"}
 
 
-async def test_acknowledged_key_writes_survive_kill_9_of_redis(make_hub, fresh_redis) -> None:
+async def test_acknowledged_key_writes_survive_kill_9_of_redis(
+    make_hub: MakeHub, fresh_redis: EmbeddedRedis
+) -> None:
     world, clock = World.make(), Clock()
     hub = await make_hub(world, clock, url=fresh_redis.url)
     from factory import BJ, HB
@@ -121,7 +128,7 @@ async def test_acknowledged_key_writes_survive_kill_9_of_redis(make_hub, fresh_r
 
 
 async def test_a_lookup_cancelled_mid_flight_never_hands_its_answer_to_the_next(
-    fresh_redis,
+    fresh_redis: EmbeddedRedis,
 ) -> None:
     """CVE-2023-28858/28859 (redis-py #2624): a cancelled command must not leave its reply on
     the connection for the next command to read, or code X's status is answered for code Y."""

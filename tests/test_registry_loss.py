@@ -17,7 +17,7 @@ from gateway.core.model import Domain
 from gateway.core.wire import decode_envelope
 from gateway.service.trust import LOSS_REPORTED_FOR
 from gateway.store.embedded import EmbeddedRedis
-from hubtest import Clock
+from hubtest import Clock, HubClient, MakeHub
 
 pytestmark = pytest.mark.slow
 
@@ -31,36 +31,37 @@ def wipe(redis: EmbeddedRedis) -> None:
     redis.restart_sync()
 
 
-async def write(hub: Any, path: str, body: bytes) -> int:
+async def write(hub: HubClient, path: str, body: bytes) -> int:
     r = await hub.post(path, data=body, headers=MSGPACK)
     return r.status
 
 
-async def add(hub: Any, iss: str) -> None:
+async def add(hub: HubClient, iss: str) -> None:
     assert await write(hub, f"/v1/issuers/{iss}/keys", hub.world.key_add(iss)) == 201
 
 
-async def revoke(hub: Any, iss: str) -> None:
+async def revoke(hub: HubClient, iss: str) -> None:
     kid = hub.world.issuers[iss].code_key.public.kid
     message = hub.world.message(iss, "key.revoke", kid=kid)
     assert await write(hub, f"/v1/issuers/{iss}/keys/revoke", message) == 200
 
 
-async def verdict(hub: Any, iss: str) -> tuple[bool, str | None]:
+async def verdict(hub: HubClient, iss: str) -> tuple[bool, str | None]:
     r = await hub.post("/v1/verify", data=hub.world.code(iss), headers={**bearer(), **MSGPACK})
     body = await r.json()
     return body["valid"], body["reason"]
 
 
-async def trust_list(hub: Any) -> tuple[int, bytes]:
+async def trust_list(hub: HubClient) -> tuple[int, bytes]:
     r = await hub.get("/v1/trustlist", headers=bearer(TRUST_TOKEN))
     assert r.status == 200
     raw = await r.read()
-    return msgpack.unpackb(decode_envelope(raw, Domain.TRUST).payload)["version"], raw
+    version: int = msgpack.unpackb(decode_envelope(raw, Domain.TRUST).payload)["version"]
+    return version, raw
 
 
 @pytest.fixture
-async def pair(make_hub, fresh_redis) -> tuple[Any, Any]:
+async def pair(make_hub: MakeHub, fresh_redis: EmbeddedRedis) -> tuple[HubClient, HubClient]:
     world, clock = World.make(), Clock()
     a = await make_hub(world, clock, url=fresh_redis.url)
     b = await make_hub(world, clock, url=fresh_redis.url)
@@ -68,7 +69,7 @@ async def pair(make_hub, fresh_redis) -> tuple[Any, Any]:
 
 
 async def test_a_key_revoked_after_redis_lost_its_data_is_revoked_on_every_worker(
-    pair, fresh_redis
+    pair: tuple[HubClient, HubClient], fresh_redis: EmbeddedRedis
 ) -> None:
     a, b = pair
     for iss in (GD, BJ, HB):  # registry version 3
@@ -88,12 +89,12 @@ async def test_a_key_revoked_after_redis_lost_its_data_is_revoked_on_every_worke
 
 
 async def test_the_trust_list_version_never_goes_back_nor_repeats_after_redis_lost_its_data(
-    pair, fresh_redis
+    pair: tuple[HubClient, HubClient], fresh_redis: EmbeddedRedis
 ) -> None:
     a, b = pair
     seen: dict[int, bytes] = {}
 
-    async def observe(hub: Any) -> int:
+    async def observe(hub: HubClient) -> int:
         version, raw = await trust_list(hub)
         assert seen.setdefault(version, raw) == raw or _same_contents(seen[version], raw)
         assert version >= max(seen)
@@ -111,7 +112,7 @@ async def test_the_trust_list_version_never_goes_back_nor_repeats_after_redis_lo
 
 
 async def test_a_worker_fails_closed_on_the_empty_store_and_readyz_reports_the_loss(
-    pair, fresh_redis
+    pair: tuple[HubClient, HubClient], fresh_redis: EmbeddedRedis
 ) -> None:
     """Not ready for as long as issuers take to read their marks and resend (SPEC §4)."""
     a, b = pair
@@ -126,7 +127,9 @@ async def test_a_worker_fails_closed_on_the_empty_store_and_readyz_reports_the_l
     assert (await b.get("/readyz")).status == 200
 
 
-async def test_readyz_is_503_while_redis_refuses_writes(make_hub, fresh_redis) -> None:
+async def test_readyz_is_503_while_redis_refuses_writes(
+    make_hub: MakeHub, fresh_redis: EmbeddedRedis
+) -> None:
     hub = await make_hub(url=fresh_redis.url)
     assert (await hub.get("/readyz")).status == 200
     await hub.hub.redis.config_set("maxmemory", "1")  # noeviction: every write is refused

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import tomllib
+from pathlib import Path
+from typing import Any
 
 import pytest
 import tomli_w
@@ -63,7 +65,9 @@ def answers_by_worker(port: int, token: str, code: bytes, workers: int) -> dict[
     return {pid: set(statuses) for pid, statuses in seen.items()}
 
 
-def wait_for_lines(gw: GatewayProcess, event: str, count: int, seconds: float = 10) -> list[dict]:
+def wait_for_lines(
+    gw: GatewayProcess, event: str, count: int, seconds: float = 10
+) -> list[dict[str, Any]]:
     """The log's lines of ``event``, once there are ``count`` of them or ``seconds`` passed."""
     deadline = time.monotonic() + seconds
     while True:
@@ -82,7 +86,7 @@ def without_client(toml: str, client_id: str) -> str:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sighup_adds_and_removes_clients_and_refuses_a_broken_file(
-    tmp_path, redis_url, workers
+    tmp_path: Path, redis_url: str, workers: int
 ) -> None:
     world = World.make()
     gw = GatewayProcess(

@@ -16,6 +16,7 @@ from tongsuopy.crypto.asymciphers import ec as sm_ec
 
 from gateway.core.admin import (
     KeyAdd,
+    Message,
     StatusUpdate,
     UploadKey,
     check_upload_signature,
@@ -84,7 +85,7 @@ def test_a_code_without_a_name_leaves_key_10_out() -> None:
     assert decode_code(code.envelope).nm == ""  # an empty mask is still a str of ≤ 16
 
 
-def _message(issuer: Issuer, typ: str, **fields: Any) -> Any:
+def _message(issuer: Issuer, typ: str, **fields: Any) -> Message:
     envelope = decode_admin_envelope(issuer.message(typ, NOW, **fields))
     upload = load_public_key(issuer.alg, issuer.upload.spki)
     uploads = {upload.kid: UploadKey(IssuerCode(issuer.iss), upload)}

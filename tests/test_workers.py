@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -46,12 +47,17 @@ def worker_pids(url: str, tries: int = 200) -> set[int]:
     return pids
 
 
-async def post(s: aiohttp.ClientSession, url: str, body: bytes, **headers: str) -> tuple[int, dict]:
+async def post(
+    s: aiohttp.ClientSession, url: str, body: bytes, **headers: str
+) -> tuple[int, dict[str, Any]]:
     async with s.post(url, data=body, headers={**MSGPACK, **headers}) as r:
-        return r.status, await r.json()
+        answer: dict[str, Any] = await r.json()
+        return r.status, answer
 
 
-async def test_two_workers_share_the_port_and_read_each_others_writes(world, hub2) -> None:
+async def test_two_workers_share_the_port_and_read_each_others_writes(
+    world: World, hub2: GatewayProcess
+) -> None:
     assert len(worker_pids(hub2.url)) == 2
     now = int(time.time())
     conn = aiohttp.TCPConnector(force_close=True)  # a new connection, maybe a new worker, each time
@@ -76,7 +82,7 @@ async def test_two_workers_share_the_port_and_read_each_others_writes(world, hub
             ] == "KEY_REVOKED"
 
 
-async def test_a_killed_worker_is_replaced(hub2) -> None:
+async def test_a_killed_worker_is_replaced(hub2: GatewayProcess) -> None:
     before = worker_pids(hub2.url)
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
@@ -89,9 +95,13 @@ async def test_a_killed_worker_is_replaced(hub2) -> None:
         await asyncio.sleep(0.2)
 
 
-async def test_sigterm_under_load_loses_no_acknowledged_write(world, tmp_path, redis_url) -> None:
+async def test_sigterm_under_load_loses_no_acknowledged_write(
+    world: World, tmp_path: Path, redis_url: str
+) -> None:
     gw = GatewayProcess(world, tmp_path, redis_url, "term", workers="2", data_dir=str(tmp_path))
     gw.start()
+    process = gw.process
+    assert process is not None
     now = int(time.time())
     acked = 0
     stop_sent = False
@@ -111,10 +121,10 @@ async def test_sigterm_under_load_loses_no_acknowledged_write(world, tmp_path, r
                 acked = seq
                 if seq == 50:
                     stop_sent = True
-                    gw.process.send_signal(signal.SIGTERM)
+                    process.send_signal(signal.SIGTERM)
 
     await push()
-    assert await asyncio.to_thread(gw.process.wait, 60) == 0
+    assert await asyncio.to_thread(process.wait, 60) == 0
     gw2 = GatewayProcess(world, tmp_path, redis_url, "after")
     gw2.start()
     try:
@@ -128,7 +138,7 @@ async def test_sigterm_under_load_loses_no_acknowledged_write(world, tmp_path, r
 
 
 async def test_the_gunicorn_deployment_the_bench_compares_serves_the_same_hub(
-    world, tmp_path, redis_url
+    world: World, tmp_path: Path, redis_url: str
 ) -> None:
     from factory import config_toml
     from load_tests.processes import gunicorn, running
