@@ -8,7 +8,11 @@ Packages, from the inside out (import-linter keeps the order, see pyproject.toml
   ``redis-server``.
 - ``gateway.service``: orchestration. The one place that knows the order of local cache, Redis,
   core verify, status lookup, cache store and metrics.
-- ``gateway.web``: aiohttp adapters: handlers, error rendering, auth, the OpenAPI document.
+- ``gateway.operator``: the operator views: the dashboard's figures and map, the gauges' refresh.
+- ``gateway.compose``: the composition root. Every object of one process, built once, and
+  their life (``open_hub``); imports the packages listed before it, never the web layer.
+- ``gateway.web``: aiohttp adapters: handlers, error rendering, the OpenAPI document, and the
+  app that serves a hub from ``gateway.compose``.
 
 Start-up, top down (a layers contract keeps it free of cycles): ``cli`` (``hcgw``), ``server``
 (``serve``: the hub process, its embedded Redis), ``supervisor`` (N workers), ``worker`` (one

@@ -27,8 +27,8 @@ from aiohttp import web
 from gateway.config import ConfigError, Settings, split_host_port
 from gateway.core.crypto import PrivateKey
 from gateway.handshake import write_ready
+from gateway.service.clients import Clients
 from gateway.web.app import create_admin_app, create_app
-from gateway.web.auth import Clients
 from gateway.web.connections import (
     ADMIN_CONNECTIONS,
     ConnectionLimits,

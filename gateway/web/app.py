@@ -1,4 +1,6 @@
-"""``create_app``: the aiohttp application of one gateway process."""
+"""``create_app``: the aiohttp application of one gateway process, the adapter over the
+composition root (``gateway.compose``): its metrics, middleware and routes, and the hub opened
+for the app's life (``gateway.web.hub.hub_context``)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from gateway.compose import build_hub
 from gateway.config import IssuerConfig, Settings
 from gateway.core.crypto import PrivateKey, generate_private_key, sign, verify_signature
 from gateway.core.model import Alg
@@ -29,7 +30,6 @@ from gateway.metrics import Metrics
 from gateway.store.connection import redis_client
 from gateway.store.embedded import EmbeddedRedis
 from gateway.store.registry import RegistryStore
-from gateway.web.hub import build_hub
 from load_tests.inprocess.codes import ISS, claims, our_code
 
 

@@ -39,8 +39,12 @@ from gateway.metrics import Metrics
 from gateway.store.connection import redis_client
 from gateway.store.embedded import EmbeddedRedis
 from gateway.store.registry import RegistryStore
-from gateway.web import hub as hub_module
-from gateway.web.hub import build_hub
+
+try:  # the composition root: gateway.compose since issue 14, gateway.web.hub before
+    from gateway import compose as hub_module
+except ImportError:  # PYTHONPATH=<an older worktree>
+    from gateway.web import hub as hub_module  # type: ignore[no-redef]
+build_hub = hub_module.build_hub
 
 ISS = IssuerCode("440000")
 
@@ -119,7 +123,7 @@ async def fill_and_collect(
 ) -> None:
     codes = [make_code(key, now, i) for i in range(n)]
     await service.verify(codes[:100], now, None)  # warm-up: the registry, the first entries
-    if freeze:  # what a worker does once it is set up (gateway.web.hub.settle_collector)
+    if freeze:  # what a worker does once it is set up (gateway.compose.settle_collector)
         gc.collect()
         gc.freeze()
     if threshold:

@@ -1,5 +1,8 @@
 """Verifier clients (SPEC §5): bearer tokens looked up by their SHA-256, scopes, rates.
 
+``Clients.authenticate`` takes the request's ``Authorization`` value (the web layer passes it
+on); the hub holds one ``Clients`` and replaces it whole on SIGHUP (``gateway.worker``).
+
 Refusals carry RFC 6750's challenge: ``WWW-Authenticate: Bearer realm="hcgw"`` on every 401,
 with ``error="invalid_token"`` when a token was sent but is not enrolled, and
 ``error="insufficient_scope"`` on a 403 for a missing scope. The body stays SPEC §7's.
@@ -10,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-
-from aiohttp import web
 
 from gateway.config import ClientConfig
 from gateway.errors import Forbidden, Unauthenticated
@@ -30,8 +31,10 @@ class Clients:
     def __len__(self) -> int:
         return len(self._by_digest)
 
-    def authenticate(self, request: web.Request, scope: str) -> ClientConfig:
-        credentials = _BEARER.fullmatch(request.headers.get("Authorization", ""))
+    def authenticate(self, authorization: str, scope: str) -> ClientConfig:
+        """The client whose token ``authorization`` (the header's value, ``""`` if none) bears,
+        if it holds ``scope``: else 401 or 403, with RFC 6750's challenge."""
+        credentials = _BEARER.fullmatch(authorization)
         if credentials is None:
             raise Unauthenticated(
                 "send Authorization: Bearer <token>", headers={"WWW-Authenticate": _CHALLENGE}
