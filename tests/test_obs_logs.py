@@ -14,10 +14,13 @@ import logging
 import os
 import re
 import time
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from pytest_aiohttp import AiohttpClient
 
 from factory import BJ, GD, MSGPACK, VERIFY_TOKEN, World, b64, bearer, claims, envelope, pack
 from gateway.core.crypto import spki_of
@@ -46,7 +49,7 @@ def forms(raw: bytes) -> set[str]:
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
-def log_lines(text: str) -> list[dict]:
+def log_lines(text: str) -> list[dict[str, Any]]:
     """Every line of a ``log_format = "json"`` log, which must all be JSON objects."""
     lines = [json.loads(line) for line in text.splitlines()]
     for line in lines:
@@ -56,13 +59,13 @@ def log_lines(text: str) -> list[dict]:
     return lines
 
 
-def json_lines(text: str, logger: str) -> list[dict]:
+def json_lines(text: str, logger: str) -> list[dict[str, Any]]:
     return [line for line in log_lines(text) if line["logger"] == logger]
 
 
 @pytest.mark.slow
 async def test_a_runs_log_holds_audit_and_error_lines_and_nothing_personal(
-    tmp_path, redis_url
+    tmp_path: Path, redis_url: str
 ) -> None:
     world = World.make()
     gw = GatewayProcess(world, tmp_path, redis_url, "logs")
@@ -153,7 +156,7 @@ async def test_a_runs_log_holds_audit_and_error_lines_and_nothing_personal(
 
 
 async def test_a_500_logs_where_it_happened_but_not_what_the_exception_said(
-    aiohttp_client, caplog
+    aiohttp_client: AiohttpClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def broken(request: web.Request) -> web.Response:
         raise RuntimeError(f"lookup failed for {ID_NUMBER} with {VERIFY_TOKEN}")
@@ -175,7 +178,7 @@ async def test_a_500_logs_where_it_happened_but_not_what_the_exception_said(
 
 @pytest.mark.slow
 def test_a_hub_with_two_workers_says_where_it_is_once_and_in_text_if_asked(
-    tmp_path, redis_url
+    tmp_path: Path, redis_url: str
 ) -> None:
     admin = f"127.0.0.1:{free_port()}"
     gw = GatewayProcess(

@@ -18,8 +18,9 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -27,6 +28,7 @@ import yaml
 
 from factory import BJ, GD, MSGPACK, NOW, bearer, pack
 from gateway.launch import free_port
+from hubtest import HubClient, MakeHub
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy" / "prometheus"
@@ -62,7 +64,7 @@ RECORDS = {
 INTERVALS = ("1s", "2s", "5s", "10s", "15s", "30s", "1m")  # docs: "anything from 1 s up"
 
 
-def shipped_rules(name: str) -> list[dict]:
+def shipped_rules(name: str) -> list[dict[str, Any]]:
     doc = yaml.safe_load((DEPLOY / name).read_text())
     return [rule for group in doc["groups"] for rule in group["rules"]]
 
@@ -142,7 +144,7 @@ def test_every_alert_has_a_runbook_url_to_a_section_of_operations_md() -> None:
 
 
 @needs_promtool
-async def test_promtool_accepts_the_hubs_metrics_output(make_hub) -> None:
+async def test_promtool_accepts_the_hubs_metrics_output(make_hub: MakeHub) -> None:
     hub = await make_hub()
     w = hub.world
     assert (await hub.post(f"/v1/issuers/{GD}/keys", data=w.key_add(GD), headers=MSGPACK)).status
@@ -182,8 +184,11 @@ def started_prometheus(tmp_path: Path, target: str) -> tuple[subprocess.Popen[by
     return process, f"http://127.0.0.1:{port}"
 
 
+StartPrometheus = Callable[[str], Awaitable[str]]  # a scrape target -> the server's URL
+
+
 @pytest.fixture
-async def prometheus_for(tmp_path: Path) -> AsyncIterator:
+async def prometheus_for(tmp_path: Path) -> AsyncIterator[StartPrometheus]:
     processes: list[subprocess.Popen[bytes]] = []
 
     async def start(target: str) -> str:
@@ -201,15 +206,24 @@ async def prometheus_for(tmp_path: Path) -> AsyncIterator:
             process.wait()
 
 
-async def query(s: aiohttp.ClientSession, url: str, promql: str, at: float | None = None) -> list:
+async def query(
+    s: aiohttp.ClientSession, url: str, promql: str, at: float | None = None
+) -> list[Any]:
     params = {"query": promql, **({"time": f"{at:.3f}"} if at is not None else {})}
     async with s.get(f"{url}/api/v1/query", params=params) as r:
         doc = await r.json()
     assert doc["status"] == "success", doc
-    return doc["data"]["result"]
+    result: list[Any] = doc["data"]["result"]
+    return result
 
 
-async def until(s, url: str, promql: str, want, within: float = 20.0) -> list:
+async def until(
+    s: aiohttp.ClientSession,
+    url: str,
+    promql: str,
+    want: Callable[[list[Any]], object],
+    within: float = 20.0,
+) -> list[Any]:
     deadline = time.monotonic() + within
     while True:
         try:
@@ -222,7 +236,7 @@ async def until(s, url: str, promql: str, want, within: float = 20.0) -> list:
         await asyncio.sleep(0.25)
 
 
-async def hub_with_keys(make_hub):
+async def hub_with_keys(make_hub: MakeHub) -> HubClient:
     """An in-process hub where Guangdong and Beijing have registered their code keys."""
     hub = await make_hub()
     for iss in (GD, BJ):
@@ -233,7 +247,7 @@ async def hub_with_keys(make_hub):
 
 @needs_prometheus
 async def test_prometheus_scrapes_the_counts_and_rates_that_were_sent(
-    make_hub, prometheus_for
+    make_hub: MakeHub, prometheus_for: StartPrometheus
 ) -> None:
     hub = await hub_with_keys(make_hub)
     w = hub.world
@@ -297,7 +311,7 @@ async def test_prometheus_scrapes_the_counts_and_rates_that_were_sent(
         assert rules["HcgwRedisDown"]["state"] == "inactive"
 
 
-def dashboard_targets(dashboard: dict) -> list[tuple[str, str]]:
+def dashboard_targets(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
     """(panel title, expr) of every query of every panel, rows' panels included."""
     out = []
     for panel in dashboard["panels"]:
@@ -341,7 +355,7 @@ def test_the_grafana_dashboard_has_its_variables_and_every_query_uses_them() -> 
 
 @needs_prometheus
 async def test_every_grafana_panel_query_returns_data_from_a_hub_under_traffic(
-    make_hub, prometheus_for
+    make_hub: MakeHub, prometheus_for: StartPrometheus
 ) -> None:
     hub = await hub_with_keys(make_hub)
     w = hub.world

@@ -11,10 +11,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from factory import BJ, GD, MSGPACK, World, bearer
+from factory import BJ, GD, World, bearer
 from gateway.store.embedded import EmbeddedRedis
 from gateways import GatewayProcess
 from load_tests.cluster import LocalCluster
+from test_workers import post
 
 pytestmark = pytest.mark.slow
 
@@ -49,14 +50,9 @@ def pair(
         assert a.stop() == 0
 
 
-async def post(
-    session: aiohttp.ClientSession, url: str, body: bytes, **headers: str
-) -> tuple[int, dict]:
-    async with session.post(url, data=body, headers={**MSGPACK, **headers}) as r:
-        return r.status, await r.json()
-
-
-async def test_writes_at_one_gateway_are_in_force_at_the_next_scan_at_another(world, pair) -> None:
+async def test_writes_at_one_gateway_are_in_force_at_the_next_scan_at_another(
+    world: World, pair: tuple[GatewayProcess, GatewayProcess]
+) -> None:
     a, b = pair
     now = int(time.time())
     async with aiohttp.ClientSession() as s:
@@ -89,7 +85,7 @@ async def test_writes_at_one_gateway_are_in_force_at_the_next_scan_at_another(wo
 
 
 async def test_a_gateway_killed_with_9_loses_nothing_it_acknowledged(
-    world, tmp_path, redis_url
+    world: World, tmp_path: Path, redis_url: str
 ) -> None:
     gw = GatewayProcess(world, tmp_path, redis_url, "solo")
     gw.start()
@@ -118,7 +114,7 @@ async def test_a_gateway_killed_with_9_loses_nothing_it_acknowledged(
 
 
 async def test_admin_listen_moves_metrics_to_the_operator_listener(
-    world, tmp_path, redis_url
+    world: World, tmp_path: Path, redis_url: str
 ) -> None:
     from gateway.launch import free_port
 
@@ -136,7 +132,7 @@ async def test_admin_listen_moves_metrics_to_the_operator_listener(
 
 
 def test_a_second_hub_on_the_same_data_directory_says_so_in_one_line_and_exits_2(
-    world, tmp_path
+    world: World, tmp_path: Path
 ) -> None:
     first = GatewayProcess(world, tmp_path, "", "first")  # embedded server in tmp_path/var
     first.start()
