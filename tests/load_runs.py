@@ -16,7 +16,7 @@ from pathlib import Path
 import msgpack
 
 from load_tests.bodies import Target
-from load_tests.generator import Second
+from load_tests.generator import Result, Second
 from load_tests.histograms import HistogramSet
 from load_tests.runner import RunConfig, RunData
 from load_tests.schedule import NS, Step
@@ -101,7 +101,7 @@ def run_data(
         seconds[s] = second(triples, status=status)
         by_phase["warmup" if s < warmup_s else "measured"] += len(triples)
     seconds[last].counts["completed"] -= lose
-    results = [{"sent_by_phase": dict(by_phase), "unsent": sum(short.values()),
+    results: list[Result] = [{"sent_by_phase": dict(by_phase), "unsent": sum(short.values()),
                 "cpu_measured_us": 400_000, "measured_intervals": 2}]  # fmt: skip
     draws = array("I", [i % 10 for i in range(schedule.count)])
     return RunData(cfg, seconds, results, draws, {}, 1_700_000_000.0, cfg.total_s + 0.1)

@@ -88,7 +88,8 @@ def test_a_bare_latency_is_refused(
 
 
 def test_help_shows_every_default_and_its_unit() -> None:
-    run = parser()._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+    # argparse's private parts: its sub-parsers' choices are a dict, typed as any iterable
+    run = parser()._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr,index]
     text = run.format_help()
     blocks = re.split(r"\n(?=  -)", text)
     for action in run._actions:

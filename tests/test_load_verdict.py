@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from load_tests.records import Summary
+from load_tests.records import PhaseRecord, Summary, VerdictRecord
 from load_tests.thresholds import Thresholds, apply_thresholds
 from load_tests.verdict import ExitCode, RunFacts, judge
 
@@ -86,11 +86,22 @@ def test_wrong_answers_and_unanswered_requests_are_warnings() -> None:
 
 def measured(
     p99: int | None = 900, ok_rate: float = 1000.0, error_rate: float = 0.0
-) -> dict[str, Any]:
-    return {"histograms": {"latency": {"p99": p99}}, "ok_rate": ok_rate, "error_rate": error_rate}
+) -> PhaseRecord:
+    """Only the fields of a measured phase that the thresholds read."""
+    partial = {
+        "histograms": {"latency": {"p99": p99}},
+        "ok_rate": ok_rate,
+        "error_rate": error_rate,
+    }
+    return cast(PhaseRecord, partial)
 
 
-VALID = {"valid": True}
+def verdict(valid: bool) -> VerdictRecord:
+    """Only the field of a run's verdict that the thresholds read."""
+    return cast(VerdictRecord, {"valid": valid})
+
+
+VALID = verdict(True)
 
 
 def test_no_thresholds_exit_zero() -> None:
@@ -107,7 +118,7 @@ def test_no_thresholds_exit_zero() -> None:
     ids=["p99", "rate", "errors"],
 )
 def test_each_threshold_has_its_own_exit_code(
-    thresholds: Thresholds, m: dict[str, Any], code: ExitCode
+    thresholds: Thresholds, m: PhaseRecord, code: ExitCode
 ) -> None:
     results, exit_code = apply_thresholds(thresholds, m, VALID)
     assert exit_code is code and [r.ok for r in results] == [False]
@@ -126,7 +137,7 @@ def test_error_rate_wins_over_latency_over_rate() -> None:
 
 
 def test_an_invalid_run_exits_with_its_own_code_whatever_the_thresholds() -> None:
-    results, code = apply_thresholds(Thresholds(max_p99_us=10**9), measured(), {"valid": False})
+    results, code = apply_thresholds(Thresholds(max_p99_us=10**9), measured(), verdict(False))
     assert code is ExitCode.INVALID_RUN and results[0].ok
 
 
