@@ -12,6 +12,7 @@ from factory import BJ, GD, NOW
 from gateway.core.admin import StatusEvent
 from gateway.core.model import Colour, IssuerCode, Status
 from gateway.store.lookup import LookupCoalescer
+from gateway.store.registry import NonceUse
 from gateway.store.status import StatusStore
 from hubtest import MakeHub
 
@@ -21,7 +22,8 @@ async def test_a_read_answers_statuses_and_cached_outcomes_item_by_item(make_hub
     redis, cluster = hub.hub.redis, hub.hub.settings.redis_cluster
     red, unknown = os.urandom(16), os.urandom(16)
     event = StatusEvent(sub=red, colour=Colour.RED, sv=3, at=NOW)
-    assert await StatusStore(redis).apply(IssuerCode(GD), 1, [event]) == 1
+    use = NonceUse.new(IssuerCode(GD), os.urandom(16), ttl=60)
+    assert await StatusStore(redis).apply(1, [event], use) == 1
     lookups = LookupCoalescer(redis, deadline=2.0, cluster=cluster)
     valid, unseen = hashlib.sha256(b"valid").digest(), hashlib.sha256(b"unseen").digest()
     try:

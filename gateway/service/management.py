@@ -2,8 +2,10 @@
 
 Order: enrolled path issuer (404), envelope (400), upload key and signature (403), payload and
 ``typ`` (400), issuer scope (403), timestamp (400), nonce (409), then the message's own checks.
-The nonce is claimed before the write and released when the message is refused after it, so a
-rejected message uses up nothing.
+A key message's nonce is claimed before the message's own checks and released when they refuse
+it; a status message's nonce is claimed by the script that applies it. Either way a rejected
+message uses up nothing, and each request is one attempt (``NonceUse``): the Redis client's retry
+of a call whose reply was lost gets that call's answer, not a replay of its own making.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from gateway.core.wire import encode_b64url
 from gateway.errors import BadRequest, HcgwError, KidCollision, NotFound, Replay
 from gateway.metrics import Metrics
 from gateway.service.trust import TrustKeeper
-from gateway.store.registry import RegistryStore
+from gateway.store.registry import REPLAYED, NonceUse, RegistryStore
 from gateway.store.status import StatusStore
 
 audit = logging.getLogger("hcgw.audit")
@@ -75,15 +77,12 @@ class ManagementService:
             upload = check_upload_signature(envelope, self._upload_keys)
             message = decode_message(envelope.payload, typ)
             check_scope_and_time(message, path_iss, upload, now)
-            if not await self._registry.claim_nonce(
-                message.iss, message.nonce, nonce_ttl(message, now)
-            ):
-                raise Replay("this nonce was used by an accepted message")
-            try:
-                answer = await self._apply(message, now)
-            except HcgwError:
-                await self._registry.release_nonce(message.iss, message.nonce)
-                raise
+            use = NonceUse.new(message.iss, message.nonce, nonce_ttl(message, now))
+            if isinstance(message, StatusUpdate):
+                answer = await self._status(message, now, use)
+            else:
+                assert isinstance(message, KeyAdd | KeyRevoke)
+                answer = await self._key_message(message, now, use)
         except HcgwError as exc:
             self._audit(path_iss, typ, exc.error, message, body)
             raise
@@ -95,24 +94,34 @@ class ManagementService:
             raise NotFound(f"issuer {iss!r} is not enrolled")
         return await self._statuses.mark(IssuerCode(iss))
 
-    async def _apply(self, message: Message, now: int) -> Answer:
-        if isinstance(message, KeyAdd):
-            kid = key_id(message.spki)
-            if await self._registry.kid_exists(kid):
-                raise KidCollision(f"kid {encode_b64url(kid)} is registered already")
-            key = load_public_key(message.alg, message.spki)  # 422 invalid_key / weak_key
-            if message.naf <= message.nbf:
-                raise BadRequest("naf must be after nbf")
-            record = KeyRecord(iss=message.iss, key=key, nbf=message.nbf, naf=message.naf)
-            await self._registry.add(record, at=now, floor=self._trust.floor)
-            await self._registry_moved()
-            return Answer(201, {"kid": encode_b64url(kid)})
-        if isinstance(message, KeyRevoke):
-            await self._registry.revoke(message.iss, message.kid, at=now, floor=self._trust.floor)
-            await self._registry_moved()
-            return Answer(200, {"kid": encode_b64url(message.kid), "revoked": True})
-        assert isinstance(message, StatusUpdate)
-        applied = await self._statuses.apply(message.iss, message.seq, message.events)
+    async def _key_message(self, message: KeyAdd | KeyRevoke, now: int, use: NonceUse) -> Answer:
+        if not await self._registry.claim_nonce(use):
+            raise Replay(REPLAYED)
+        try:
+            if isinstance(message, KeyAdd):
+                answer = await self._add(message, now, use)
+            else:
+                await self._registry.revoke(message.kid, at=now, floor=self._trust.floor, use=use)
+                answer = Answer(200, {"kid": encode_b64url(message.kid), "revoked": True})
+        except HcgwError:
+            await self._registry.release_nonce(use)
+            raise
+        await self._registry_moved()
+        return answer
+
+    async def _add(self, message: KeyAdd, now: int, use: NonceUse) -> Answer:
+        kid = key_id(message.spki)
+        if await self._registry.kid_exists(kid):
+            raise KidCollision(f"kid {encode_b64url(kid)} is registered already")
+        key = load_public_key(message.alg, message.spki)  # 422 invalid_key / weak_key
+        if message.naf <= message.nbf:
+            raise BadRequest("naf must be after nbf")
+        record = KeyRecord(iss=message.iss, key=key, nbf=message.nbf, naf=message.naf)
+        await self._registry.add(record, at=now, floor=self._trust.floor, use=use)
+        return Answer(201, {"kid": encode_b64url(kid)})
+
+    async def _status(self, message: StatusUpdate, now: int, use: NonceUse) -> Answer:
+        applied = await self._statuses.apply(message.seq, message.events, use)
         self._metrics.count_status(message.iss, applied, (e.at for e in message.events), now)
         return Answer(200, {"applied": applied, "mark": message.seq})
 

@@ -14,6 +14,9 @@ again: against a hung Redis (SIGSTOP) a call on a connection idle past the inter
 one level of recursion per socket timeout (measured here; redis/redis-py#3745, open, and the
 unmerged fix #3557). The single retry covers what the health check was for: a connection that died
 while idle fails its first use and the retry runs on a fresh one.
+
+A retried call may have run already (its reply, not the call, was lost). Reads do not mind, and
+every management write script answers its own retry as its first run did (scripts.py).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Every Redis key the hub uses, in one place (namespace ``hcgw:v1``).
 
-Hash tags put together what one script must touch: the registry under ``{reg}``, an issuer's
-mark, nonces and statuses under ``{<iss>}``. Cached signature outcomes carry one of 16 bucket
-tags, ``{sig:0}`` … ``{sig:f}``, picked by the first hex digit of their digest: on a cluster a
-multi-key command cannot cross slots, so untagged outcomes cost one MGET and one SET per code,
-while 16 buckets let a batch's outcomes travel in at most 16 MGETs and 16 write scripts (the
-lookup path's CPU per new code, batches of 100, fell from 40 to 16 µs on a 3-master cluster),
-and the cache still spreads over up to 16 nodes. Keys never hold a raw ID number: ``sub`` is
-already a pseudonym.
+Hash tags put together what one script must touch: the registry (and the record of each key
+message it applied) under ``{reg}``, an issuer's mark, nonces and statuses under ``{<iss>}``.
+Cached signature outcomes carry one of 16 bucket tags, ``{sig:0}`` … ``{sig:f}``, picked by the
+first hex digit of their digest: on a cluster a multi-key command cannot cross slots, so untagged
+outcomes cost one MGET and one SET per code, while 16 buckets let a batch's outcomes travel in at
+most 16 MGETs and 16 write scripts (the lookup path's CPU per new code, batches of 100, fell from
+40 to 16 µs on a 3-master cluster), and the cache still spreads over up to 16 nodes. Keys never
+hold a raw ID number: ``sub`` is already a pseudonym.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ def mark(iss: str) -> str:
 
 def nonce(iss: str, value: bytes) -> str:
     return f"{NS}:{{{iss}}}:nonce:{value.hex()}"
+
+
+def registry_record(iss: str, value: bytes) -> str:
+    """Which attempt applied the key message of nonce ``value``, and its answer: beside the
+    registry (``{reg}``), for the registry scripts cannot reach the nonce's slot."""
+    return f"{NS}:{{reg}}:applied:{iss}:{value.hex()}"
 
 
 @functools.lru_cache(maxsize=256)  # 32 issuers; built once, not per verification

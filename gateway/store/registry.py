@@ -5,6 +5,10 @@ worker holds an immutable :class:`TrustSnapshot` built from it and rebuilds it w
 stamp it reads beside every lookup differs. Every write passes the highest version its worker
 has seen (``floor``) and a new random token: a store that lost its data neither repeats a
 stamp nor counts its versions back down (SPEC §6: verifiers refuse older trust lists).
+
+A key message's nonce is claimed, and its write recorded, by one *attempt* (:class:`NonceUse`),
+so that the client's retry of a call whose reply was lost gets that call's answer, not a
+``replay`` or a ``kid_collision`` of its own making (scripts.py).
 """
 
 from __future__ import annotations
@@ -22,12 +26,20 @@ from gateway.core.crypto import load_public_key
 from gateway.core.model import IssuerCode, KeyId
 from gateway.core.trust import KeyRecord, RegistryStamp, TrustSnapshot
 from gateway.core.wire import encode_b64url
-from gateway.errors import KidCollision, NotFound, Unavailable
+from gateway.errors import KidCollision, NotFound, Replay, Unavailable
 from gateway.store import keys
 from gateway.store.connection import RedisClient
 from gateway.store.failures import redis_errors
 from gateway.store.invalidation import Announcer, registry_entry
-from gateway.store.scripts import KEY_ADD, KEY_REVOKE, REGISTRY_RENUMBER, TRUST_LIST_OFFER
+from gateway.store.scripts import (
+    ATTEMPT_BYTES,
+    KEY_ADD,
+    KEY_REVOKE,
+    NONCE_CLAIM,
+    NONCE_RELEASE,
+    REGISTRY_RENUMBER,
+    TRUST_LIST_OFFER,
+)
 
 WAIT_MS = 500  # how long a registry write waits for its replicas before it is not acknowledged
 TOKEN_BYTES = 16
@@ -36,6 +48,26 @@ TOKEN_BYTES = 16
 def stamp_from(version: bytes | str | None, token: bytes | None) -> RegistryStamp:
     """The stamp of the two raw values of ``REGISTRY_VERSION`` and ``REGISTRY_TOKEN``."""
     return RegistryStamp(int(version or 0), bytes(token or b""))
+
+
+@dataclass(frozen=True, slots=True)
+class NonceUse:
+    """One attempt at applying the message of ``(iss, nonce)``: the nonce is used up for
+    ``ttl`` seconds, and ``attempt`` (random, one per request) tells this attempt's own retried
+    calls from any other use of the nonce."""
+
+    iss: IssuerCode
+    nonce: bytes
+    ttl: int
+    attempt: bytes
+
+    @classmethod
+    def new(cls, iss: IssuerCode, nonce: bytes, ttl: int) -> NonceUse:
+        return cls(iss, nonce, ttl, secrets.token_bytes(ATTEMPT_BYTES))
+
+    @property
+    def key(self) -> str:
+        return keys.nonce(self.iss, self.nonce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +93,8 @@ class RegistryStore:
         self._revoke = redis.register_script(KEY_REVOKE)
         self._offer = redis.register_script(TRUST_LIST_OFFER)
         self._renumber = redis.register_script(REGISTRY_RENUMBER)
+        self._claim = redis.register_script(NONCE_CLAIM)
+        self._release = redis.register_script(NONCE_RELEASE)
 
     async def load(self, issuers: Iterable[IssuerCode]) -> TrustSnapshot:
         """One consistent read of the whole registry (a MULTI of three reads)."""
@@ -98,7 +132,7 @@ class RegistryStore:
         async with redis_errors("checking a kid"):
             return bool(await self._redis.hexists(keys.REGISTRY_KEYS, kid))
 
-    async def add(self, record: KeyRecord, *, at: int, floor: int) -> int:
+    async def add(self, record: KeyRecord, *, at: int, floor: int, use: NonceUse) -> int:
         """Register a key; → the new registry version, above ``floor``. Durable before it
         returns."""
         row = {
@@ -109,28 +143,29 @@ class RegistryStore:
             "naf": record.naf,
             "at": at,
         }
+        packed = msgpack.packb(row, use_bin_type=True)
         async with redis_errors("registering a key"):
             version = await self._write(
                 self._add,
-                [keys.REGISTRY_KEYS, keys.REGISTRY_OWNERS, *_STAMP],
-                [record.kid, msgpack.packb(row, use_bin_type=True), record.iss, *_new(floor)],
+                [_record(use), keys.REGISTRY_KEYS, keys.REGISTRY_OWNERS, *_STAMP],
+                [use.attempt, use.ttl, record.kid, packed, record.iss, *_new(floor)],
             )
         if version == -1:
             raise KidCollision(f"kid {encode_b64url(record.kid)} is registered already")
-        return int(version)
+        return int(_unless_replay(version))
 
-    async def revoke(self, iss: IssuerCode, kid: KeyId, *, at: int, floor: int) -> int | None:
-        """Revoke for good; → the new version (above ``floor``), or None when it was revoked
-        already."""
+    async def revoke(self, kid: KeyId, *, at: int, floor: int, use: NonceUse) -> int | None:
+        """Revoke for good one of ``use.iss``'s keys; → the new version (above ``floor``), or
+        None when it was revoked already."""
         async with redis_errors("revoking a key"):
             result = await self._write(
                 self._revoke,
-                [keys.REGISTRY_OWNERS, keys.REGISTRY_REVOKED, *_STAMP],
-                [kid, iss, at, *_new(floor)],
+                [_record(use), keys.REGISTRY_OWNERS, keys.REGISTRY_REVOKED, *_STAMP],
+                [use.attempt, use.ttl, kid, use.iss, at, *_new(floor)],
             )
         if result == -1:
-            raise NotFound(f"issuer {iss} holds no key {encode_b64url(kid)}")
-        return None if result == 0 else int(result)
+            raise NotFound(f"issuer {use.iss} holds no key {encode_b64url(kid)}")
+        return None if _unless_replay(result) == 0 else int(result)
 
     async def renumber(self, seen: RegistryStamp, floor: int) -> bool:
         """Move a store that is behind ``floor`` past it with a new token, unless it moved
@@ -172,15 +207,15 @@ class RegistryStore:
             )
         return result
 
-    async def claim_nonce(self, iss: IssuerCode, nonce: bytes, ttl: int) -> bool:
-        """Use up ``(iss, nonce)`` for ``ttl`` seconds; False when it was used already."""
+    async def claim_nonce(self, use: NonceUse) -> bool:
+        """Use up ``(iss, nonce)`` for this attempt; False when another used it already."""
         async with redis_errors("recording a nonce"):
-            return bool(await self._redis.set(keys.nonce(iss, nonce), b"1", nx=True, ex=ttl))
+            return bool(await self._claim(keys=[use.key], args=[use.attempt, use.ttl]))
 
-    async def release_nonce(self, iss: IssuerCode, nonce: bytes) -> None:
-        """A rejected message does not use up its nonce (SPEC §4)."""
+    async def release_nonce(self, use: NonceUse) -> None:
+        """A rejected message does not use up its nonce (SPEC §4): free this attempt's claim."""
         async with redis_errors("releasing a nonce"):
-            await self._redis.delete(keys.nonce(iss, nonce))
+            await self._release(keys=[use.key], args=[use.attempt])
 
     async def trust_list(self) -> HeldList | None:
         async with redis_errors("reading the trust list"):
@@ -202,6 +237,20 @@ class RegistryStore:
 
 
 _STAMP = (keys.REGISTRY_VERSION, keys.REGISTRY_TOKEN)
+
+
+REPLAYED = "this nonce was used by an accepted message"
+
+
+def _record(use: NonceUse) -> str:
+    return keys.registry_record(use.iss, use.nonce)
+
+
+def _unless_replay(result: Any) -> Any:
+    """A write script's answer, unless it found the message's record held by another attempt."""
+    if result == -2:
+        raise Replay(REPLAYED)
+    return result
 
 
 def _new(floor: int) -> tuple[bytes, int]:

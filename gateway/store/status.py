@@ -1,7 +1,9 @@
 """The status store: each subject's colour and status version, and each issuer's mark.
 
-Applying a ``status`` message is one Lua script (the seq rule, the per-subject ``sv`` rule and
-the new mark together), so the mark can only ever fall back together with its events.
+Applying a ``status`` message is one Lua script (the nonce, the seq rule, the per-subject ``sv``
+rule and the new mark together), so the mark can only ever fall back together with its events,
+and the client's retry of the script, when its reply was lost, gets the answer the first run gave
+(scripts.py).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import msgpack
 
 from gateway.core.admin import StatusEvent
 from gateway.core.model import Colour, IssuerCode, Status
-from gateway.errors import SeqGap, StaleSeq
+from gateway.errors import Replay, SeqGap, StaleSeq
 from gateway.store import keys
 from gateway.store.connection import RedisClient
 from gateway.store.failures import redis_errors
 from gateway.store.invalidation import Announcer, status_entry
+from gateway.store.registry import REPLAYED, NonceUse
 from gateway.store.scripts import STATUS_APPLY
 
 
@@ -37,18 +40,26 @@ class StatusStore:
         self._apply = redis.register_script(STATUS_APPLY)
         self._announcer = announcer
 
-    async def apply(self, iss: IssuerCode, seq: int, events: Sequence[StatusEvent]) -> int:
-        """Apply a message with ``seq = mark + 1``; → how many events applied."""
-        args: list[int] = [seq]
+    async def apply(self, seq: int, events: Sequence[StatusEvent], use: NonceUse) -> int:
+        """Apply ``use.iss``'s message of ``seq = mark + 1``, using up its nonce; → how many
+        events applied."""
+        iss = use.iss
+        args: list[bytes | int] = [use.attempt, use.ttl, seq]
         for event in events:
             args += (event.sv, int(event.colour))
-        keys_: list[str | bytes] = [keys.mark(iss), *(keys.status(iss, e.sub) for e in events)]
+        keys_: list[str | bytes] = [
+            use.key,
+            keys.mark(iss),
+            *(keys.status(iss, e.sub) for e in events),
+        ]
         async with redis_errors("applying status events"):
             if self._announcer is None:
                 kind, value = await self._apply(keys=keys_, args=args)
             else:
                 entry = status_entry(iss, [e.sub for e in events])
                 kind, value = await self._announcer.write(self._apply, keys_, args, entry)
+        if kind == b"replay":
+            raise Replay(REPLAYED)
         if kind == b"stale_seq":
             raise StaleSeq(f"seq {seq} is at or below the mark {value}", mark=int(value))
         if kind == b"seq_gap":

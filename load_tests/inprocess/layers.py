@@ -29,7 +29,7 @@ from gateway.core.wire import decode_code
 from gateway.metrics import Metrics
 from gateway.store.connection import redis_client
 from gateway.store.embedded import EmbeddedRedis
-from gateway.store.registry import RegistryStore
+from gateway.store.registry import NonceUse, RegistryStore
 from load_tests.inprocess.codes import ISS, claims, our_code
 
 
@@ -93,7 +93,10 @@ async def main(seconds: float, concurrency: int) -> None:
                 settings, redis, generate_private_key(Alg.ED25519), Metrics([ISS]), time.time
             )
             await RegistryStore(redis).add(
-                KeyRecord(ISS, key.public, now - 60, now + 86400), at=now, floor=0
+                KeyRecord(ISS, key.public, now - 60, now + 86400),
+                at=now,
+                floor=0,
+                use=NonceUse.new(ISS, os.urandom(16), ttl=60),
             )
             service = hub.verification
 

@@ -38,7 +38,7 @@ from gateway.core.wire import encode_envelope
 from gateway.metrics import Metrics
 from gateway.store.connection import redis_client
 from gateway.store.embedded import EmbeddedRedis
-from gateway.store.registry import RegistryStore
+from gateway.store.registry import NonceUse, RegistryStore
 
 try:  # the composition root: gateway.compose since issue 14, gateway.web.hub before
     from gateway import compose as hub_module
@@ -93,7 +93,10 @@ async def run(args: argparse.Namespace) -> None:
         leases = None
         try:
             await RegistryStore(redis).add(
-                KeyRecord(ISS, key.public, now - 60, now + 86400), at=now, floor=0
+                KeyRecord(ISS, key.public, now - 60, now + 86400),
+                at=now,
+                floor=0,
+                use=NonceUse.new(ISS, os.urandom(16), ttl=60),
             )
             service = hub.verification
             leases = getattr(hub, "leases", None)
