@@ -12,17 +12,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from factory import GD, MSGPACK, NOW, World, bearer
 from faultproxy import ReplyDropper
+from gateway.core.admin import StatusEvent
 from gateway.core.crypto import spki_of
+from gateway.core.model import Colour, IssuerCode
+from gateway.core.trust import KeyRecord
 from gateway.core.wire import encode_b64url
+from gateway.errors import Replay
 from gateway.store import keys
+from gateway.store.connection import cluster_client
+from gateway.store.registry import NonceUse, RegistryStore
+from gateway.store.status import StatusStore
 from hubtest import HubClient, MakeHub
+from load_tests.cluster import LocalCluster
 
 
 @pytest.fixture
@@ -142,3 +152,66 @@ async def test_a_rejected_message_whose_reply_was_lost_still_keeps_its_nonce_fre
     assert (status, answer["error"], answer["mark"]) == (409, "seq_gap", 0)
     in_order = hub.world.status(GD, [], seq=1, nonce=nonce)
     assert await post(hub, f"/v1/issuers/{GD}/status", in_order) == (200, {"applied": 0, "mark": 1})
+
+
+@pytest.fixture
+async def cluster_via_proxies(redis_cluster: LocalCluster) -> AsyncIterator[ClusterProxies]:
+    """The hub's cluster client, dialling every node through a proxy of its own."""
+    await redis_cluster.flush()
+    proxies = {port: ReplyDropper(f"redis://127.0.0.1:{port}") for port in redis_cluster.ports}
+    for proxy in proxies.values():
+        await proxy.start()
+    by_port = {port: proxy.port for port, proxy in proxies.items()}
+    client = await cluster_client(
+        redis_cluster.url, address_remap=lambda at: ("127.0.0.1", by_port[at[1]])
+    )
+    yield ClusterProxies(client, redis_cluster, proxies)
+    await client.aclose()
+    for proxy in proxies.values():
+        await proxy.stop()
+
+
+@dataclass
+class ClusterProxies:
+    client: RedisCluster
+    cluster: LocalCluster
+    proxies: dict[int, ReplyDropper]
+
+    def arm(self, key: str | bytes, needle: bytes) -> None:
+        """Arm the proxy of the master that holds ``key``."""
+        self.proxies[self.cluster.master_of(key).port or 0].arm(needle)
+
+    @property
+    def dropped(self) -> int:
+        return sum(proxy.dropped for proxy in self.proxies.values())
+
+
+async def test_on_a_cluster_a_lost_reply_of_a_revocation_or_a_status_is_answered_once(
+    cluster_via_proxies: ClusterProxies,
+) -> None:
+    """The store's writes on a 3-master cluster, each script's keys in one slot: the cluster
+    client's retry of a call whose reply was lost gets the first run's answer."""
+    redis = cluster_via_proxies.client
+    registry, statuses = RegistryStore(redis), StatusStore(redis)
+    iss, key = IssuerCode(GD), World.make().issuers[GD].code_key
+    record = KeyRecord(iss=iss, key=key.public, nbf=NOW - 60, naf=NOW + 86_400)
+    add = NonceUse.new(iss, os.urandom(16), ttl=60)
+    assert await registry.claim_nonce(add)
+    cluster_via_proxies.arm(keys.REGISTRY_KEYS, spki_of(key)[-32:])
+    assert await registry.add(record, at=NOW, floor=0, use=add) == 1  # not kid_collision
+    assert cluster_via_proxies.dropped == 1
+    revoke = NonceUse.new(iss, os.urandom(16), ttl=60)
+    assert await registry.claim_nonce(revoke)
+    cluster_via_proxies.arm(keys.REGISTRY_KEYS, record.kid)
+    assert await registry.revoke(record.kid, at=NOW, floor=0, use=revoke) == 2  # not None
+    assert cluster_via_proxies.dropped == 2
+    assert int(await redis.get(keys.REGISTRY_VERSION) or 0) == 2
+    sub = os.urandom(16)
+    use = NonceUse.new(iss, os.urandom(16), ttl=60)
+    cluster_via_proxies.arm(keys.mark(iss), use.nonce.hex().encode())
+    event = StatusEvent(sub=sub, colour=Colour.RED, sv=1, at=NOW)
+    assert await statuses.apply(1, [event], use) == 1  # not stale_seq
+    assert cluster_via_proxies.dropped == 3
+    assert await statuses.mark(iss) == 1
+    with pytest.raises(Replay):  # another attempt with that nonce
+        await statuses.apply(2, [], NonceUse.new(iss, use.nonce, ttl=60))

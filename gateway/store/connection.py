@@ -21,6 +21,8 @@ every management write script answers its own retry as its first run did (script
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -52,15 +54,23 @@ def redis_client(url: str, *, max_connections: int = 64) -> Redis:
     return Redis.from_pool(pool)
 
 
-async def cluster_client(url: str, *, max_connections: int = 64) -> RedisCluster:
+async def cluster_client(
+    url: str,
+    *,
+    max_connections: int = 64,
+    address_remap: Callable[[tuple[str, int]], tuple[str, int]] | None = None,
+) -> RedisCluster:
     """A Redis Cluster client from one node's ``redis://`` URL (``redis_cluster = true``).
 
     Same per-socket deadline; redis-py follows MOVED/ASK and reloads the slot map after a
     failover by itself. The slot map is read here, so a misconfigured URL fails at start-up.
+    ``address_remap`` maps a node's address as the cluster announces it to the one to dial
+    (a proxy or NAT between the hub and the nodes; the tests' fault proxy).
     """
     client = RedisCluster.from_url(
         url,
         max_connections=max_connections,
+        address_remap=address_remap,
         socket_timeout=SOCKET_TIMEOUT,
         socket_connect_timeout=SOCKET_TIMEOUT,
         retry=Retry(NoBackoff(), 1),
