@@ -15,20 +15,30 @@ from typing import Any
 
 import pytest
 
-from bench_docs import EMPTY, RATES, SHARES, compared, document, simulate
+from bench_docs import EMPTY, RATES, SHARES, compared, document, simulate, version_3
 from load_tests.bench.document import (
     BenchDoc,
     FigureRecord,
     LimitSampleRecord,
     LimitSummaryRecord,
+    OpenLoopSampleRecord,
     SampleRecord,
 )
 from load_tests.bench.figures import Figure, view
 from load_tests.bench.limits import LimitKind, Limits, LimitSummary
+from load_tests.bench.markdown import render
 from load_tests.bench.ratios import Bounds, Ratio, against, paired
-from load_tests.bench.rounds import GatewaySlot, LimitSlot, rotate, schedule
+from load_tests.bench.rounds import (
+    GatewaySlot,
+    LimitSlot,
+    OpenLoopPoint,
+    OpenLoopSlot,
+    rotate,
+    schedule,
+)
 from load_tests.bench.samples import (
     LimitSample,
+    OpenLoopSample,
     Sample,
     SchemaError,
     check_schema,
@@ -93,6 +103,22 @@ def test_a_group_is_measured_back_to_back_and_takes_turns_within() -> None:
     blocks = [[s.subject for s in slots if s.block == b] for b in range(4)]
     assert blocks == [["1", "1@base", "2", "2@base"], ["2@base", "2", "1@base", "1"],
                       ["1", "1@base", "2", "2@base"], ["2@base", "2", "1@base", "1"]]  # fmt: skip
+
+
+def test_open_loop_points_close_every_round_each_once_after_a_limit_slot() -> None:
+    points = [OpenLoopPoint("1", "hit", f) for f in (0.25, 0.5, 0.75)]
+    slots = schedule(SUBJECTS, SCENARIOS, rounds=3, open_loop=points)
+    for r in range(3):
+        mine = [s for s in slots if not isinstance(s, LimitSlot) and s.round == r]
+        # The round's gateway blocks first (their maxima set the rates), then its points.
+        kinds = [type(s) for s in mine]
+        assert kinds == [GatewaySlot] * len(SCENARIOS) * len(SUBJECTS) + [OpenLoopSlot] * 3
+        ol = [s for s in mine if isinstance(s, OpenLoopSlot)]
+        assert sorted(s.fraction for s in ol) == [0.25, 0.5, 0.75]
+        assert ol[0].fraction == points[r].fraction  # their order rotates too
+        first = slots.index(ol[0])
+        assert isinstance(slots[first - 1], LimitSlot)  # the last gateway block keeps its bracket
+    assert isinstance(slots[-1], LimitSlot)
 
 
 def test_rotate_wraps_round() -> None:
@@ -232,7 +258,7 @@ def test_a_figure_with_fewer_than_half_its_rounds_clean_is_read_from_all_and_dis
 def test_a_marked_target_is_neither_met_nor_missed() -> None:
     from load_tests.bench.summary import record_targets
 
-    d = document(simulate(speed=sawtooth), max_drift=0.01)
+    d = document(simulate(speed=sawtooth, open_loop=()), max_drift=0.01)
     ts = {t.name: t for t in record_targets(d, view(d))}
     hit = ts["single code, cache hit ≥ 0.6 × empty handler"]
     assert hit.marks and hit.met is None and hit.ratio is not None
@@ -241,11 +267,67 @@ def test_a_marked_target_is_neither_met_nor_missed() -> None:
     assert steady_ts["single code, cache hit ≥ 0.6 × empty handler"].met is True
 
 
+# -- open-loop points in rounds -------------------------------------------------------------------
+
+
+def p99s(values_ms: list[float], verdicts: dict[int, str] | None = None) -> BenchDoc:
+    """A run whose point at 50 % of the 1-worker single-hit maximum read ``values_ms[r]`` as
+    its p99 in round ``r`` (and the verdict ``verdicts[r]``, else VALID)."""
+
+    def latency(slot: OpenLoopSlot) -> tuple[float, str]:
+        return values_ms[slot.round] * 1000, (verdicts or {}).get(slot.round, "VALID")
+
+    return document(simulate(rounds=len(values_ms), latency=latency))
+
+
+TARGET = "open loop at 50 % of max (single code, cache hit): p99 ≤ 5 ms"
+
+
+def open_loop_target(d: BenchDoc) -> Any:
+    from load_tests.bench.summary import record_targets
+
+    return next(t for t in record_targets(d, view(d)) if t.name == TARGET)
+
+
+def test_an_open_loop_point_is_the_median_of_its_rounds_and_one_tail_does_not_move_it() -> None:
+    d = p99s([4.0, 4.4, 48.0, 4.2, 4.3])  # one round caught a 48-ms pause
+    (point,) = view(d).open_loop()
+    assert point.p99.median == 4_300 and (point.p99.low, point.p99.high) == (4_000, 48_000)
+    assert point.target_rate == pytest.approx(6_000)  # 50 % of that round's 12,000/s
+    t = open_loop_target(d)
+    assert t.value == pytest.approx(4.3) and t.ratio.median == pytest.approx(4.3 / 5)
+    # Its rounds spread far beyond 20 %: shown, not counted.
+    assert t.marks == ("rounds spread 1023.3% > 20%",) and t.met is None
+    steady = open_loop_target(p99s([4.0, 4.4, 4.1, 4.2, 4.3]))
+    assert steady.marks == () and steady.met is True
+
+
+def test_a_round_the_gateway_did_not_keep_up_with_marks_the_point_and_says_which() -> None:
+    d = p99s([4.0, 4.1, 4.2, 4.1], verdicts={2: "SUT_SATURATED"})
+    t = open_loop_target(d)
+    assert t.marks == ("round 3: SUT_SATURATED",) and t.met is None
+    text = render(d, "hcgw-load bench")
+    assert "VALID ×3, SUT_SATURATED ×1 **(round 3: SUT_SATURATED)**" in text
+    assert ("| single code, cache hit | 50% = 6,000/s | 6,000/s | 0.90 (0.90–0.90) | "
+            "4.10 (4.00–4.20) | 6.15 (6.00–6.30) |") in text  # fmt: skip
+    assert "not counted: round 3: SUT_SATURATED" in text
+
+
+def test_a_version_3_document_reads_each_point_as_one_run_after_the_rounds() -> None:
+    old = version_3(p99s([4.0, 4.4, 48.0, 4.2]))
+    check_schema(old)
+    (point,) = view(old).open_loop()
+    assert point.after_the_rounds and point.p99.per_round == (4_000,)
+    assert open_loop_target(old).met is True
+    assert "One run per point, after the rounds (a document of version 3)." in render(old, "x")
+
+
 # -- the JSON ----------------------------------------------------------------------------------
 
 
 def test_rounds_survive_the_json_unchanged() -> None:
     run = simulate(speed=sawtooth)
+    assert run.open_loop
     back = rounds_from_json(json.loads(json.dumps(rounds_to_json(run))))
     assert back == run
 
@@ -253,7 +335,7 @@ def test_rounds_survive_the_json_unchanged() -> None:
 def test_a_document_of_another_version_is_refused() -> None:
     d = document()
     check_schema(d)
-    with pytest.raises(SchemaError, match="version 3"):
+    with pytest.raises(SchemaError, match="version 3 or 4"):
         check_schema(d | {"schema_version": 2})
     with pytest.raises(SchemaError):
         check_schema(d | {"schema": "hcgw-load-report"})
@@ -298,8 +380,8 @@ def test_benchmarks_md_is_the_page_of_the_json_of_record() -> None:
 @pytest.mark.parametrize(
     ("cls", "record"),
     [(LimitSample, LimitSampleRecord), (Sample, SampleRecord), (Figure, FigureRecord),
-     (LimitSummary, LimitSummaryRecord)],
-    ids=["limit-sample", "sample", "figure", "limit-summary"],
+     (LimitSummary, LimitSummaryRecord), (OpenLoopSample, OpenLoopSampleRecord)],
+    ids=["limit-sample", "sample", "figure", "limit-summary", "open-loop-sample"],
 )  # fmt: skip
 def test_a_record_has_the_fields_of_its_dataclass(cls: Any, record: Any) -> None:
     names = {f.name for f in fields(cls)}

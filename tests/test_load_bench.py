@@ -145,16 +145,27 @@ def test_a_tiny_bench_runs_end_to_end_and_its_page_comes_back_from_its_json(
 
     out, js = tmp_path / "BENCHMARKS.md", tmp_path / "latest.json"
     code = main(["bench", "--workers", "1", "--no-gunicorn", "--no-cluster", "--no-profile",
-                 "--no-peers", "--no-crosscheck", "--no-open-loop", "--codes", "2000",
-                 "--seconds", "1", "--rounds", "2", "--scenarios", "single-hit",
+                 "--no-peers", "--no-crosscheck", "--codes", "2000", "--seconds", "1",
+                 "--rounds", "2", "--scenarios", "single-hit", "--open-loop-seconds", "1",
                  "--max-wait", "0", "--out", str(out), "--json", str(js),
                  "--workdir", str(tmp_path / "work")])  # fmt: skip
     assert code == 0
     doc = json.loads(js.read_text())
-    assert doc["schema_version"] == 3
+    assert doc["schema_version"] == 4
     assert mismatches(doc, BenchDoc) == []  # every section its record, key for key
-    assert len(doc["rounds"]["samples"]) == 2 and len(doc["rounds"]["limits"]) == 3
+    # Per round: a limit slot, the gateway, a limit slot, the open-loop points; one to close.
+    assert len(doc["rounds"]["samples"]) == 2 and len(doc["rounds"]["limits"]) == 5
     assert doc["figures"]["1"]["single code, cache hit"]["ok_rate"] > 0
+    points = doc["rounds"]["open_loop"]
+    assert sorted((p["round"], p["fraction"]) for p in points) == [
+        (r, f) for r in (0, 1) for f in (0.25, 0.5, 0.75)]  # fmt: skip
+    maxima = {s["round"]: s["ok_rate"] for s in doc["rounds"]["samples"]}
+    for p in points:  # a fraction of the maximum its own round measured
+        assert p["target_rate"] == max(1, round(maxima[p["round"]] * p["fraction"]))
+        assert p["latency_us"]["p99"] is not None and p["verdict"]
+    assert [(p["fraction"], len(p["verdicts"])) for p in doc["open_loop"]] == [
+        (0.25, 2), (0.5, 2), (0.75, 2)]  # fmt: skip
+    assert "Each point once in each of the 2 rounds" in out.read_text()
     page = out.read_text()
     assert main(["bench", "--from-json", str(js), "--out", str(out)]) == 0
     assert out.read_text() == page

@@ -1,5 +1,6 @@
 """``hcgw-load bench``: run the benchmark of record and write BENCHMARKS.md (and its JSON);
-``--compare REV``: the working tree against a revision, in the same rounds."""
+``--compare REV``: the working tree against a revision, in the same rounds; ``--agree A B``:
+how far two runs' JSON documents agree, ratio by ratio (exit 0 only if every ratio does)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from typing import cast
 
 from load_tests.args import HANDLER, Subcommands, duration
+from load_tests.bench.agree import TOLERANCE, agreement, render_agreement
 from load_tests.bench.builds import revision
+from load_tests.bench.document import BenchDoc
 from load_tests.bench.markdown import render
 from load_tests.bench.samples import SchemaError, check_schema
 from load_tests.verdict import ExitCode
@@ -41,7 +45,9 @@ def register(sub: Subcommands) -> None:
     b = sub.add_parser("bench", help="measure limits, peers and the gateway; write BENCHMARKS.md")
     b.add_argument("--seconds", type=duration, default=3.0,
                    help="per measurement in a round (default 3)")  # fmt: skip
-    b.add_argument("--rounds", type=int, default=4, help="rounds of measurements (default 4)")
+    b.add_argument("--rounds", type=int, default=5,
+                   help="rounds of measurements (default 5: a median of 5 stays between clean "
+                   "rounds with 2 of them off)")  # fmt: skip
     b.add_argument("--connections", type=int, default=32, help="wrk's connections (default 32)")
     b.add_argument("--codes", type=int, default=800_000,
                    help="corpus size to make (default 800k)")  # fmt: skip
@@ -59,6 +65,9 @@ def register(sub: Subcommands) -> None:
     b.add_argument("--no-peers", action="store_true", help="skip PyJWT, joserfc, pycose")
     b.add_argument("--no-crosscheck", action="store_true", help="skip the harness vs wrk check")
     b.add_argument("--no-open-loop", action="store_true", help="skip the open-loop latency")
+    b.add_argument("--open-loop-seconds", type=duration, default=3.0,
+                   help="per open-loop point in each round, after 1 s of warm-up "
+                   "(default 3)")  # fmt: skip
     b.add_argument(
         "--max-wait",
         type=duration,
@@ -86,16 +95,47 @@ def register(sub: Subcommands) -> None:
     b.add_argument(
         "--from-json", type=Path, help="measure nothing: write the page again from this JSON"
     )
+    b.add_argument("--agree", type=Path, nargs=2, metavar=("A.json", "B.json"),
+                   help="measure nothing: every ratio of two runs side by side with B ÷ A − 1 "
+                   "and their marks, then how many agree within --tolerance; exit 0 only if "
+                   "all do, 1 if not (written to --out too, if given)")  # fmt: skip
+    b.add_argument("--tolerance", type=float, default=TOLERANCE,
+                   help="--agree: the largest |B ÷ A − 1| that agrees (default 0.1)")  # fmt: skip
     b.set_defaults(**{HANDLER: bench_command})
 
 
+def read_document(path: Path) -> BenchDoc | None:
+    """A bench document this bench reads, or None after saying why not."""
+    try:
+        doc = json.loads(path.read_text())
+        check_schema(doc)
+    except (json.JSONDecodeError, UnicodeDecodeError, SchemaError, AttributeError) as exc:
+        print(f"hcgw-load bench: {path}: {exc}", file=sys.stderr)
+        return None
+    return cast(BenchDoc, doc)
+
+
+def agree_command(args: argparse.Namespace) -> int:
+    a, b = (read_document(p) for p in args.agree)
+    if a is None or b is None:
+        return int(ExitCode.USAGE)
+    if not 0 < args.tolerance < 1:
+        print("hcgw-load bench: --tolerance must be between 0 and 1", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    report = agreement(a, b, args.tolerance, sources=(str(args.agree[0]), str(args.agree[1])))
+    text = render_agreement(report)
+    if args.out:
+        args.out.write_text(text)
+    print(text, end="")
+    return 0 if report.ok else 1
+
+
 def bench_command(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.agree:
+        return agree_command(args)
     if args.from_json:
-        doc = json.loads(args.from_json.read_text())
-        try:
-            check_schema(doc)
-        except SchemaError as exc:
-            print(f"hcgw-load bench: {args.from_json}: {exc}", file=sys.stderr)
+        doc = read_document(args.from_json)
+        if doc is None:
             return int(ExitCode.USAGE)
         text = render(doc, doc.get("command", "hcgw-load bench"))
         out = args.out or (None if doc.get("mode") == "compare" else Path("BENCHMARKS.md"))
@@ -136,6 +176,7 @@ def bench_command(args: argparse.Namespace, argv: list[str]) -> int:
         peers=not (args.no_peers or compare),
         crosscheck=not (args.no_crosscheck or compare),
         open_loop=not (args.no_open_loop or compare),
+        open_loop_seconds=args.open_loop_seconds,
         max_wait_s=args.max_wait,
         max_spread=args.max_spread,
         max_drift=args.max_drift,

@@ -1,4 +1,4 @@
-"""The bench document's records (``schema: "hcgw-bench"``, version 3): one ``TypedDict`` a section.
+"""The bench document's records (``schema: "hcgw-bench"``, version 4): one ``TypedDict`` a section.
 
 The document is JSON from end to end: ``run.bench`` fills it section by section while the run
 goes, ``--json`` writes it, ``--from-json`` reads it back and ``markdown.render`` writes the
@@ -7,7 +7,8 @@ therefore the JSON itself with typed keys, not classes converted to and from it:
 be lost or reordered on the way (load_tests/bench/latest.json is read as it is). What the
 page is computed from is typed further when it is read (``samples.rounds_from_json``: the
 rounds as ``Sample`` and ``LimitSample``; ``figures.view``). Sections a run may skip
-(``--no-peers``, ``--no-crosscheck``, ``--compare``) are ``NotRequired``.
+(``--no-peers``, ``--no-crosscheck``, ``--compare``) are ``NotRequired``, and so are those a
+document of version 3 lacks or has in their place (``samples.READABLE``: --from-json reads it).
 
 No ``from __future__ import annotations`` here: Python 3.11 reads ``NotRequired`` only from
 annotations it evaluates, and the tests hold documents to these records at run time.
@@ -35,6 +36,7 @@ class Settings(TypedDict):
     max_spread: float
     max_drift: float
     retries: int
+    open_loop_seconds: NotRequired[float]  # per open-loop point and round (version 4)
 
 
 class BuildRecord(TypedDict):
@@ -112,6 +114,7 @@ class OpenLoopRun(TypedDict):
     failed_checks: list[str]
     hit_ratio: HitRatio
     errors: float  # the error rate
+    others_during: NotRequired[float]  # others' share of the machine (version 4)
     system_busy: float
     loadavg_before: float
     busy_before: float
@@ -119,7 +122,8 @@ class OpenLoopRun(TypedDict):
 
 
 class OpenLoopPoint(OpenLoopRun):
-    """A point of the open-loop table: a run at a fraction of the rounds' maximum."""
+    """Version 3: a point of the open-loop table, one run at a fraction of the rounds' maximum
+    after the rounds (version 4: ``OpenLoopSampleRecord``, one a round)."""
 
     traffic: str  # the scenario
     fraction: float
@@ -137,7 +141,7 @@ class Deployment(TypedDict):
     prime: NotRequired[str]  # provinces_sim prime's output
     memory_status: NotRequired[MemoryStatus]  # the first deployment only
     memory_cached_sample: NotRequired[float | None]
-    open_loop: NotRequired[list[OpenLoopPoint]]
+    open_loop: NotRequired[list[OpenLoopPoint]]  # version 3 only (4: rounds.open_loop)
 
 
 class LimitSampleRecord(TypedDict):
@@ -180,11 +184,38 @@ class SampleRecord(TypedDict):
     retries: NotRequired[int]
 
 
+class OpenLoopSampleRecord(TypedDict):
+    """``samples.OpenLoopSample`` as JSON; as ``LimitSampleRecord``, a defaulted field may be
+    absent."""
+
+    round: int
+    block: int
+    subject: str
+    scenario: str
+    fraction: float
+    start: float
+    end: float
+    target_rate: float
+    achieved: float
+    latency_us: dict[str, int | None]
+    service_us: dict[str, int | None]
+    verdict: str
+    failed_checks: NotRequired[Sequence[str]]
+    errors: NotRequired[float]
+    lateness_p99_us: NotRequired[int | None]
+    busy_before: NotRequired[float]
+    busy_during: NotRequired[float]
+    others_during: NotRequired[float]
+    waited_s: NotRequired[float]
+    retries: NotRequired[int]
+
+
 class RoundsRecord(TypedDict):
     rounds: int
     seconds: float
     limits: list[LimitSampleRecord]
     samples: list[SampleRecord]
+    open_loop: NotRequired[list[OpenLoopSampleRecord]]  # version 4 (3: after the rounds)
 
 
 class LimitSummaryRecord(TypedDict):
@@ -226,6 +257,27 @@ class FigureRecord(TypedDict):
     retries: int
     per_empty: RatioRecord
     per_raw: RatioRecord
+
+
+class OpenLoopFigureRecord(TypedDict):
+    """``openloop.Point`` as JSON: one open-loop point over its rounds, latencies in µs."""
+
+    subject: str
+    scenario: str
+    fraction: float
+    rounds: int
+    target_rate: float
+    achieved: float
+    p50: RatioRecord  # the per-round latencies (not ratios): median, range, spread, marks
+    p99: RatioRecord
+    p99_9: RatioRecord
+    max_us: float | None
+    service_p99_us: float | None
+    verdicts: list[str]  # every round's, in round order
+    marks: list[str]
+    disturbed: bool
+    busy_before: float
+    others_during: float
 
 
 class TargetRecord(TypedDict):
@@ -284,6 +336,7 @@ class BenchDoc(TypedDict):
     # Derived from the rounds (``summary.summarise``), written again whenever the page is:
     limits: NotRequired[dict[str, LimitSummaryRecord]]  # by limits.LimitKind
     figures: NotRequired[dict[str, dict[str, FigureRecord]]]  # subject → scenario → figure
+    open_loop: NotRequired[list[OpenLoopFigureRecord]]
     targets: NotRequired[list[TargetRecord]]
     compare: NotRequired[CompareRecord]  # --compare only
     elapsed_s: NotRequired[float]

@@ -11,12 +11,13 @@ during* the worst one's.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from load_tests.bench.document import BenchDoc
 from load_tests.bench.limits import LimitKind, Limits
+from load_tests.bench.openloop import Point, summarise_points
 from load_tests.bench.ratios import Bounds, Ratio, against
-from load_tests.bench.samples import Rounds, rounds_from_json
+from load_tests.bench.samples import Rounds, legacy_open_loop, rounds_from_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +75,18 @@ class View:
     def figure(self, subject: str, scenario: str) -> Figure | None:
         return figure(self.rounds, self.limits, subject, scenario)
 
+    def open_loop(self) -> list[Point]:
+        """The open-loop points, each over its rounds (``openloop``)."""
+        return summarise_points(self.rounds.open_loop, self.limits)
+
 
 def view(doc: BenchDoc) -> View:
-    """The view of a bench document (``samples`` schema, version 3)."""
+    """The view of a bench document (``samples`` schema, version 3 or 4: a version-3
+    document's open-loop points are read as points of one round)."""
     s = doc["settings"]
     rounds = rounds_from_json(doc["rounds"])
+    if not rounds.open_loop:
+        rounds = replace(rounds, open_loop=legacy_open_loop(doc.get("gateway", {})))
     return View(
         rounds=rounds,
         limits=Limits(rounds.limits, {k: float(v) for k, v in doc["corpus"]["valid_algs"].items()}),

@@ -9,6 +9,10 @@ shared cores dips now and then with no one else busy (wrk and the server put on 
 say). A gateway slot runs wrk against one subject, on new codes for a miss (the subject's
 ``Slices``, shared by every subject on its Redis).
 
+An open-loop slot runs the harness at a constant rate against one subject: a fraction of the
+maximum the same round measured for that scenario on it (the round's gateway blocks come
+first), so a slow minute lowers the rate with the maximum.
+
 Before the rounds, ``warm_up`` runs every scenario once, for a second, on every subject: the
 hit population is cached and every code path has run before anything is measured.
 
@@ -29,8 +33,8 @@ from typing import TypeVar
 from load_tests.bench import hub, micro
 from load_tests.bench.limits import OTHERS, QUIET, RAW_CALL
 from load_tests.bench.neighbours import Others
-from load_tests.bench.rounds import GatewaySlot, LimitSlot, schedule
-from load_tests.bench.samples import LimitSample, Rounds, Sample
+from load_tests.bench.rounds import GatewaySlot, LimitSlot, OpenLoopPoint, OpenLoopSlot, schedule
+from load_tests.bench.samples import LimitSample, OpenLoopSample, Rounds, Sample
 from load_tests.corpus import Corpus
 from load_tests.machine import Busy, wait_for_quiet
 from load_tests.wrk import WrkRun, failures, run_wrk
@@ -60,10 +64,11 @@ class RoundsConfig:
     connections: int
     max_wait_s: float
     retries: int = 2  # per measurement that others disturbed
+    open_loop_seconds: float = 3.0  # per open-loop point (and 1 s of warm-up before it)
 
 
 Measure = Callable[[], Sample]
-Measured = TypeVar("Measured", Sample, LimitSample)
+Measured = TypeVar("Measured", Sample, LimitSample, OpenLoopSample)
 Observe = Callable[[GatewaySlot, Measure], Sample]  # e.g. Redis memory around a measurement
 
 
@@ -78,9 +83,11 @@ def run_rounds(
     *,
     zero: float,
     observe: Observe | None = None,
+    open_loop: Sequence[OpenLoopPoint] = (),
 ) -> Rounds:
     """Every slot of the schedule, in order; times in seconds from ``zero`` (monotonic). The
-    subjects of one ``group`` (a deployment's builds) are measured back to back."""
+    subjects of one ``group`` (a deployment's builds) are measured back to back; the
+    ``open_loop`` points close every round."""
     by_key = {s.key: s for s in subjects}
     groups: dict[str, list[str]] = {}
     for s in subjects:
@@ -89,7 +96,25 @@ def run_rounds(
                  if k in RAW_CALL.values()}  # fmt: skip
     limits: list[LimitSample] = []
     samples: list[Sample] = []
-    for slot in schedule(list(groups.values()), scenarios, cfg.rounds):
+    points: list[OpenLoopSample] = []
+    for slot in schedule(list(groups.values()), scenarios, cfg.rounds, open_loop):
+        if isinstance(slot, OpenLoopSlot):
+            subject = by_key[slot.subject]
+            maximum = next(s.ok_rate for s in samples if (s.round, s.subject, s.scenario)
+                           == (slot.round, slot.subject, slot.scenario))  # fmt: skip
+
+            def point(slot: OpenLoopSlot = slot, subject: Subject = subject,
+                      maximum: float = maximum) -> OpenLoopSample:  # fmt: skip
+                return open_loop_sample(cfg, slot, subject, corpus, maximum, workdir, zero)
+
+            sample_ol = again_if_disturbed(cfg, point)
+            points.append(sample_ol)
+            lat = sample_ol.latency_us
+            log(f"round {slot.round + 1}, open loop, {slot.scenario}, {subject.label}, "
+                f"{slot.fraction:.0%} of {maximum:,.0f}/s: p50 {_ms(lat['p50'])}, p99 "
+                f"{_ms(lat['p99'])}, p99.9 {_ms(lat['p99_9'])} ms, {sample_ol.verdict}"
+                + _context(sample_ol))  # fmt: skip
+            continue
         if isinstance(slot, LimitSlot):
 
             def limit_once(slot: LimitSlot = slot) -> LimitSample:
@@ -114,10 +139,14 @@ def run_rounds(
         samples.append(sample)
         log(f"round {slot.round + 1}, {slot.scenario}, {subject.label}: "
             f"{sample.codes_rate:,.0f} codes/s{_context(sample)}")  # fmt: skip
-    return Rounds(cfg.rounds, cfg.seconds, tuple(limits), tuple(samples))
+    return Rounds(cfg.rounds, cfg.seconds, tuple(limits), tuple(samples), tuple(points))
 
 
-def _context(m: Sample | LimitSample) -> str:
+def _ms(us: int | None) -> str:
+    return "–" if us is None else f"{us / 1000:.2f}"
+
+
+def _context(m: Sample | LimitSample | OpenLoopSample) -> str:
     again = f", measured {m.retries + 1} times" if m.retries else ""
     return f" (busy before {m.busy_before:.0%}, others during {m.others_during:.0%}{again})"
 
@@ -164,6 +193,45 @@ def limit_sample(
     )
 
 
+def open_loop_sample(
+    cfg: RoundsConfig,
+    slot: OpenLoopSlot,
+    subject: Subject,
+    corpus: Corpus,
+    maximum: float,
+    workdir: Path,
+    zero: float,
+) -> OpenLoopSample:
+    rate = max(1, round(maximum * slot.fraction))
+    start = time.monotonic()
+    run = hub.open_loop(subject.url, corpus, subject.slices, rate=rate,
+                        traffic=scenario(slot.scenario)[2], seconds=cfg.open_loop_seconds,
+                        workdir=workdir / "open-loop-corpus",
+                        max_wait_s=cfg.max_wait_s)  # fmt: skip
+    end = time.monotonic()
+    return OpenLoopSample(
+        round=slot.round,
+        block=slot.block,
+        subject=slot.subject,
+        scenario=slot.scenario,
+        fraction=slot.fraction,
+        start=round(start - zero, 3),
+        end=round(end - zero, 3),
+        target_rate=float(rate),
+        achieved=float(run["achieved"]),
+        latency_us=dict(run["latency_us"]),
+        service_us=dict(run["service_us"]),
+        verdict=run["verdict"],
+        failed_checks=tuple(run["failed_checks"]),
+        errors=float(run["errors"]),
+        lateness_p99_us=run["lateness_p99_us"],
+        busy_before=float(run["busy_before"]),
+        busy_during=float(run["system_busy"]),
+        others_during=float(run.get("others_during", 0.0)),
+        waited_s=float(run["waited_s"]),
+    )
+
+
 def empty_wrk(url: str, seconds: float, connections: int, workdir: Path) -> WrkRun:
     """The empty-envelope POST on the empty handler under wrk, as on the gateway."""
     return run_wrk(url, "/v1/verify", [EMPTY_BODY], "application/msgpack", token=None,
@@ -195,7 +263,7 @@ def gateway_sample(
         budget=round(miss_budget(length, batch, subject.workers)),
         workdir=workdir / "wrk",
         during=during,
-        max_wait_s=cfg.max_wait_s,
+        max_wait_s=cfg.max_wait_s if slot.round >= 0 else None,  # warm-up, profile: not counted
     )
     return Sample(
         round=slot.round,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from load_tests.bench import tables
 from load_tests.bench.compare import render_compare
-from load_tests.bench.document import BenchDoc, OpenLoopPoint
+from load_tests.bench.document import BenchDoc
 from load_tests.bench.figures import View
-from load_tests.bench.limits import QUIET, RAW_CALL, LimitKind
+from load_tests.bench.limits import RAW_CALL, LimitKind
 from load_tests.bench.ratios import Ratio
 from load_tests.bench.summary import compare_report, record_targets, summarise
 from load_tests.bench.tables import n, ranged, x2
@@ -37,7 +37,7 @@ def render(doc: BenchDoc, command: str) -> str:
         "",
         *tables.scaling(doc, v),
         "",
-        *tables.open_loop(one.get("open_loop", []) if one else [], _disturbed),
+        *tables.open_loop([p for p in v.open_loop() if p.subject == "1"], v.bounds),
         "",
         *(tables.memory(one) if one else []),
         "",
@@ -49,10 +49,6 @@ def render(doc: BenchDoc, command: str) -> str:
     if notes.exists():
         lines += ["", notes.read_text(encoding="utf-8").rstrip()]
     return "\n".join([*lines, "", *reproduce(command)])
-
-
-def _disturbed(point: OpenLoopPoint) -> bool:
-    return float(point.get("busy_before", 0.0)) > QUIET
 
 
 def header(doc: BenchDoc, command: str, title: str) -> list[str]:

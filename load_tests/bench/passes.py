@@ -3,19 +3,19 @@
 - Redis memory: ``INFO memory`` and a key count around the first round's miss runs (the keys
   they add are the cached signature outcomes);
 - the profile: one more run of each scenario under py-spy, not counted (py-spy's sampling
-  costs CPU, which on two cores would come out of the figure);
-- open-loop latency: the harness at fixed fractions of the rounds' median maximum.
+  costs CPU, which on two cores would come out of the figure).
+
+The open-loop latency points are in the rounds (``openloop``, ``interleave``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from subprocess import Popen
 
 from load_tests.bench import hub, profile
-from load_tests.bench.document import BenchDoc, Deployment, OpenLoopPoint
-from load_tests.bench.figures import view
+from load_tests.bench.document import Deployment
 from load_tests.bench.interleave import (
     Measure,
     Observe,
@@ -27,9 +27,6 @@ from load_tests.bench.interleave import (
 from load_tests.bench.rounds import GatewaySlot
 from load_tests.bench.samples import Sample
 from load_tests.corpus import Corpus
-
-FRACTIONS = (0.25, 0.50, 0.75)
-OPEN_LOOP = (("single code, cache hit", "hit"), ("single code, cache miss", "miss"))
 
 
 def memory_observer(probe: hub.RedisProbe | None, subject: str, entry: Deployment) -> Observe:
@@ -83,28 +80,3 @@ def _pid(subject: Subject) -> int:
     if subject.pid is None:
         raise RuntimeError(f"{subject.label}: no process to profile")
     return subject.pid
-
-
-def open_loop_points(
-    subject: Subject,
-    corpus: Corpus,
-    doc: BenchDoc,
-    seconds: float,
-    max_wait_s: float,
-    log: Callable[[str], None],
-) -> list[OpenLoopPoint]:
-    """The harness at 25, 50 and 75 % of the rounds' median maximum, single codes."""
-    v = view(doc)
-    points: list[OpenLoopPoint] = []
-    for name, traffic in OPEN_LOOP:
-        fig = v.figure(subject.key, name)
-        if fig is None:
-            continue
-        for fraction in FRACTIONS:
-            rate = round(fig.ok_rate * fraction)
-            log(f"open loop, {name}, {fraction:.0%} of {fig.ok_rate:,.0f}/s")
-            point = hub.open_loop(subject.url, corpus, subject.slices, rate=rate,
-                                  traffic=traffic, seconds=seconds,
-                                  max_wait_s=max_wait_s)  # fmt: skip
-            points.append({"traffic": name, "fraction": fraction, **point})
-    return points

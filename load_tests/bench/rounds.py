@@ -8,6 +8,10 @@ every subject (a deployment of one build) one after the other, right after a *li
 (the empty handler under wrk and the raw signature rate). One more limit slot closes the run,
 so every gateway measurement lies between two limit slots a block apart.
 
+Open-loop points (a scenario on a subject at a fraction of its maximum) are one more block at
+the end of every round, opened by a limit slot like the others: each point's rate is a fraction
+of the maximum the same round measured, and a point is measured once a round like any figure.
+
 Round ``r`` rotates both orders by ``r``: each scenario and each subject takes every position
 in turn (first after the limits, last before the next, before or after its counterpart), so
 no figure always gets the fresh or the tired end of a block.
@@ -40,7 +44,28 @@ class GatewaySlot:
     scenario: str
 
 
-Slot = LimitSlot | GatewaySlot
+@dataclass(frozen=True, slots=True)
+class OpenLoopSlot:
+    """The harness at a constant rate, ``fraction`` of the maximum this round measured for
+    ``scenario`` on ``subject``."""
+
+    round: int
+    block: int
+    subject: str
+    scenario: str
+    fraction: float
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLoopPoint:
+    """What ``schedule`` is asked to put in every round's open-loop block."""
+
+    subject: str
+    scenario: str
+    fraction: float
+
+
+Slot = LimitSlot | GatewaySlot | OpenLoopSlot
 
 
 def rotate(items: Sequence[T], by: int) -> list[T]:
@@ -52,12 +77,16 @@ def rotate(items: Sequence[T], by: int) -> list[T]:
 
 
 def schedule(
-    subjects: Sequence[str | Sequence[str]], scenarios: Sequence[str], rounds: int
+    subjects: Sequence[str | Sequence[str]],
+    scenarios: Sequence[str],
+    rounds: int,
+    open_loop: Sequence[OpenLoopPoint] = (),
 ) -> list[Slot]:
-    """Every slot of a run, in order: ``rounds`` rounds of one block per scenario, each block
-    opened by a limit slot, and a last limit slot closing the run. A subject given as a group
-    (``("1", "1@base")``: one deployment of two builds) is measured back to back, the group's
-    own order rotating too, so a comparison's two sides are seconds apart and take turns."""
+    """Every slot of a run, in order: ``rounds`` rounds of one block per scenario (and one of
+    the ``open_loop`` points, last, their order rotating too), each block opened by a limit
+    slot, and a last limit slot closing the run. A subject given as a group (``("1",
+    "1@base")``: one deployment of two builds) is measured back to back, the group's own order
+    rotating too, so a comparison's two sides are seconds apart and take turns."""
     groups = [(g,) if isinstance(g, str) else tuple(g) for g in subjects]
     if rounds < 1 or not groups or not all(groups) or not scenarios:
         raise ValueError("a run needs at least one round, one subject and one scenario")
@@ -68,6 +97,11 @@ def schedule(
             out.append(LimitSlot(r, block))
             out += [GatewaySlot(r, block, s, scenario)
                     for group in rotate(groups, r) for s in rotate(group, r)]  # fmt: skip
+            block += 1
+        if open_loop:
+            out.append(LimitSlot(r, block))
+            out += [OpenLoopSlot(r, block, p.subject, p.scenario, p.fraction)
+                    for p in rotate(open_loop, r)]  # fmt: skip
             block += 1
     out.append(LimitSlot(rounds, block))
     return out

@@ -7,9 +7,10 @@ every deployment runs once more from a worktree of that revision (``builds``).
 
 A shared or virtual machine's speed drifts by minutes, so nothing is divided by a figure taken
 minutes away: every deployment and the empty handler are up for the whole run, and the rounds
-(``rounds``, ``interleave``) measure the limits and the gateway in turn, seconds apart. After
-the rounds, and never during them, come the py-spy profile (its sampling costs CPU) and the
-open-loop latency points, both on the first deployment only.
+(``rounds``, ``interleave``) measure the limits and the gateway in turn, seconds apart, and
+close each with the open-loop latency points on the first deployment (``openloop``). After the
+rounds, and never during them, comes the py-spy profile of the first deployment (its sampling
+costs CPU).
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from pathlib import Path
 import msgpack
 
 from gateway.store.embedded import EmbeddedRedis
-from load_tests.bench import hub, micro
+from load_tests.bench import hub, micro, openloop
 from load_tests.bench.builds import HEAD, Build
 from load_tests.bench.compare import subject_key
 from load_tests.bench.document import BenchDoc, CrosscheckRecord, MemoryStatus, Settings
 from load_tests.bench.document import Deployment as Entry
 from load_tests.bench.interleave import RoundsConfig, Subject, empty_wrk, run_rounds, warm_up
-from load_tests.bench.passes import memory_observer, open_loop_points, profile_pass
+from load_tests.bench.passes import memory_observer, profile_pass
 from load_tests.bench.samples import SCHEMA, SCHEMA_VERSION, rounds_to_json
 from load_tests.bench.summary import summarise
 from load_tests.bodies import Target
@@ -51,7 +52,7 @@ PEER_SECONDS = 2.5  # micro.micro's unit: raw calls 3×, each algorithm's peers 
 @dataclass(frozen=True, slots=True)
 class BenchConfig:
     seconds: float = 3.0  # per measurement in a round
-    rounds: int = 4
+    rounds: int = 5  # a median of 5 is still between clean rounds with 2 of them off
     connections: int = 32
     codes: int = 800_000  # new codes for every miss round (unsent ones go back: Slices.give_back)
     corpus: Path | None = None  # an existing corpus (else one is made with provinces_sim)
@@ -63,6 +64,7 @@ class BenchConfig:
     peers: bool = True  # PyJWT, joserfc, pycose against our core (in this process)
     crosscheck: bool = True  # this harness against wrk on the empty handler
     open_loop: bool = True
+    open_loop_seconds: float = 3.0  # per point and round, after 1 s of warm-up
     seed: int = 2020
     max_wait_s: float = 60.0  # before each measurement, for a quiet machine (shared hosts)
     max_spread: float = 0.20  # per-round ratios further apart than this: the figure is marked
@@ -131,7 +133,7 @@ def bench(
     doc["corpus"] = {"path": str(corpus_dir), "codes": len(corpus.codes),
                      "valid_algs": alg_shares(corpus), "codes_used": 0}  # fmt: skip
     rounds_cfg = RoundsConfig(cfg.rounds, cfg.seconds, cfg.connections, cfg.max_wait_s,
-                              cfg.retries)  # fmt: skip
+                              cfg.retries, cfg.open_loop_seconds)  # fmt: skip
     with ExitStack() as stack:
         empty = stack.enter_context(running(reference("empty", workdir)))
         if cfg.crosscheck:
@@ -142,16 +144,13 @@ def bench(
         warm_up(rounds_cfg, subjects, cfg.scenarios, corpus, empty.url, workdir)
         first = subjects[0]
         observe = memory_observer(probe, first.key, doc["gateway"][first.key])
+        points = openloop.points(first.key, cfg.scenarios) if cfg.open_loop and not base else ()
         rounds = run_rounds(rounds_cfg, subjects, cfg.scenarios, corpus, empty.url, workdir,
-                            log, zero=zero, observe=observe)  # fmt: skip
+                            log, zero=zero, observe=observe, open_loop=points)  # fmt: skip
         doc["rounds"] = rounds_to_json(rounds)
         if cfg.profile and not base:
             log(f"profile: py-spy on {first.label}, one more run of each scenario (not counted)")
             profile_pass(rounds_cfg, first, cfg.scenarios, corpus, workdir, doc["gateway"])
-        if cfg.open_loop and not base:
-            doc["gateway"][first.key]["open_loop"] = open_loop_points(
-                first, corpus, doc, cfg.seconds + 2, cfg.max_wait_s, log
-            )
         doc["corpus"]["codes_used"] = max(s.slices.next_index for s in subjects)
     summarise(doc)
     doc["elapsed_s"] = round(time.monotonic() - zero, 1)
@@ -174,6 +173,7 @@ def settings(cfg: BenchConfig) -> Settings:
         "max_spread": cfg.max_spread,
         "max_drift": cfg.max_drift,
         "retries": cfg.retries,
+        "open_loop_seconds": cfg.open_loop_seconds,
     }
 
 

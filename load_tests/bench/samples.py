@@ -1,4 +1,4 @@
-"""What a bench run measured, round by round, and its JSON (``schema: "hcgw-bench"``, version 3).
+"""What a bench run measured, round by round, and its JSON (``schema: "hcgw-bench"``, version 4).
 
 Every figure of BENCHMARKS.md is computed from these records (``ratios``, ``figures``), at the
 end of a run and again by ``--from-json``: the JSON keeps every round's raw measurement, so a
@@ -7,7 +7,10 @@ from the start of the run; a measurement's time is the middle of its wrk run.
 
 Version 3 (issue 16) replaced the single-shot figures of version 2 (one wrk run per figure, the
 empty handler at the start and at the end) with rounds: ``rounds`` holds the limit slots and
-the gateway's measurements, and every ratio is the median of per-round ratios.
+the gateway's measurements, and every ratio is the median of per-round ratios. Version 4 moved
+the open-loop latency points into the rounds (``rounds.open_loop``: every point once a round,
+``OpenLoopSample``) from one run each after them (``gateway[key].open_loop``); a document of
+version 3 is still read, each of its points as a point of one round (``legacy_open_loop``).
 """
 
 from __future__ import annotations
@@ -16,10 +19,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
-from load_tests.bench.document import LimitSampleRecord, RoundsRecord
+from load_tests.bench.document import (
+    Deployment,
+    LimitSampleRecord,
+    OpenLoopPoint,
+    OpenLoopSampleRecord,
+    RoundsRecord,
+)
 
 SCHEMA = "hcgw-bench"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+READABLE = (3, 4)  # versions --from-json and --agree read (3: open-loop points after the rounds)
 
 
 class SchemaError(ValueError):
@@ -76,6 +86,38 @@ class Sample:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenLoopSample:
+    """One open-loop point in one round: the harness at ``fraction`` of the maximum the same
+    round measured for that scenario on that subject (``hub.open_loop``'s headline figures).
+    ``block`` -1: a point of a version-3 document, one run after the rounds."""
+
+    round: int
+    block: int
+    subject: str
+    scenario: str  # single code, cache hit | miss
+    fraction: float
+    start: float
+    end: float
+    target_rate: float
+    achieved: float  # ok answers/s
+    latency_us: Mapping[str, int | None]  # from the intended send: p50, p90, p99, p99_9, max
+    service_us: Mapping[str, int | None]  # from the actual send: p50, p99, max
+    verdict: str  # the harness' (load_tests.verdict): VALID … SUT_SATURATED, INVALID
+    failed_checks: tuple[str, ...] = ()
+    errors: float = 0.0  # the error rate
+    lateness_p99_us: int | None = None
+    busy_before: float = 0.0
+    busy_during: float = 0.0
+    others_during: float = 0.0
+    waited_s: float = 0.0
+    retries: int = 0
+
+    @property
+    def mid(self) -> float:
+        return (self.start + self.end) / 2
+
+
+@dataclass(frozen=True, slots=True)
 class Rounds:
     """A run's rounds: how many, how long each measurement, and everything they measured."""
 
@@ -83,6 +125,7 @@ class Rounds:
     seconds: float
     limits: tuple[LimitSample, ...] = ()
     samples: tuple[Sample, ...] = ()
+    open_loop: tuple[OpenLoopSample, ...] = ()
 
     def of(self, subject: str, scenario: str) -> tuple[Sample, ...]:
         """One figure's samples, in round order."""
@@ -105,6 +148,7 @@ def rounds_from_json(doc: RoundsRecord) -> Rounds:
         seconds=float(doc["seconds"]),
         limits=tuple(_limit(x) for x in doc["limits"]),
         samples=tuple(Sample(**x) for x in doc["samples"]),
+        open_loop=tuple(_open_loop(x) for x in doc.get("open_loop", ())),
     )
 
 
@@ -115,10 +159,32 @@ def _limit(x: LimitSampleRecord) -> LimitSample:
     return LimitSample(**fields)
 
 
+def _open_loop(x: OpenLoopSampleRecord) -> OpenLoopSample:
+    fields: dict[str, Any] = {**x, "failed_checks": tuple(x.get("failed_checks", ()))}
+    return OpenLoopSample(**fields)
+
+
+def legacy_open_loop(gateway: Mapping[str, Deployment]) -> tuple[OpenLoopSample, ...]:
+    """A version-3 document's open-loop points (one run each, after the rounds) as samples of
+    one round, ``block`` -1 (between no limit slots)."""
+    return tuple(_legacy(key, p) for key, g in gateway.items() for p in g.get("open_loop", []))
+
+
+def _legacy(subject: str, p: OpenLoopPoint) -> OpenLoopSample:
+    return OpenLoopSample(
+        round=0, block=-1, subject=subject, scenario=p["traffic"], fraction=float(p["fraction"]),
+        start=0.0, end=0.0, target_rate=float(p["target_rate"]), achieved=float(p["achieved"]),
+        latency_us=p["latency_us"], service_us=p["service_us"], verdict=p["verdict"],
+        failed_checks=tuple(p.get("failed_checks", ())), errors=float(p.get("errors", 0.0)),
+        lateness_p99_us=p.get("lateness_p99_us"), busy_before=float(p.get("busy_before", 0)),
+        busy_during=float(p.get("system_busy", 0)), waited_s=float(p.get("waited_s", 0)),
+    )  # fmt: skip
+
+
 def check_schema(doc: Mapping[str, object]) -> None:
-    """Raise ``SchemaError`` unless ``doc`` is a bench document of this version."""
-    if doc.get("schema") != SCHEMA or doc.get("schema_version") != SCHEMA_VERSION:
+    """Raise ``SchemaError`` unless ``doc`` is a bench document of a version this bench reads."""
+    if doc.get("schema") != SCHEMA or doc.get("schema_version") not in READABLE:
         raise SchemaError(
-            f"not a {SCHEMA} document of version {SCHEMA_VERSION} (found "
+            f"not a {SCHEMA} document of version {' or '.join(map(str, READABLE))} (found "
             f"{doc.get('schema')!r}, version {doc.get('schema_version')!r}): rerun the bench"
         )

@@ -14,12 +14,14 @@ from load_tests.bench.compare import CompareReport, compare, report_json
 from load_tests.bench.document import BenchDoc, FigureRecord, LimitSummaryRecord
 from load_tests.bench.figures import View, view
 from load_tests.bench.limits import LimitKind
+from load_tests.bench.openloop import point_json
 from load_tests.bench.ratios import ratio_json
 from load_tests.bench.targets import Target, target_json, targets
 
 
 def summarise(doc: BenchDoc) -> View:
-    """Write ``limits``, ``figures``, ``targets`` (and ``compare``) into ``doc`` from its rounds."""
+    """Write ``limits``, ``figures``, ``open_loop``, ``targets`` (and ``compare``) into ``doc``
+    from its rounds."""
     v = view(doc)
     b = v.bounds
     doc["limits"] = {k.value: cast(LimitSummaryRecord, asdict(v.limits.summary(k)))
@@ -34,6 +36,7 @@ def summarise(doc: BenchDoc) -> View:
                       "per_raw": ratio_json(fig.per_raw, b)}  # fmt: skip
             entry = cast(FigureRecord, asdict(fig) | ratios)
             doc["figures"].setdefault(subject, {})[name] = entry
+    doc["open_loop"] = [point_json(p, b) for p in v.open_loop()]
     doc["targets"] = [target_json(t) for t in record_targets(doc, v)]
     if doc.get("mode") == "compare":
         doc["compare"] = report_json(compare_report(doc, v))
@@ -41,9 +44,7 @@ def summarise(doc: BenchDoc) -> View:
 
 
 def record_targets(doc: BenchDoc, v: View) -> list[Target]:
-    one = doc["gateway"].get("1")
-    points = one.get("open_loop", []) if one is not None else []
-    return targets(v, doc.get("micro"), points, doc.get("micro_quiet"))
+    return targets(v, doc.get("micro"), doc.get("micro_quiet"))
 
 
 def compare_report(doc: BenchDoc, v: View) -> CompareReport:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
 
-from load_tests.bench.document import BenchDoc, Deployment, OpenLoopPoint
+from load_tests.bench.document import BenchDoc, Deployment
 from load_tests.bench.figures import View
+from load_tests.bench.openloop import Point
 from load_tests.bench.ratios import Bounds, Ratio, paired
 
 
@@ -90,8 +91,9 @@ def gateway(doc: BenchDoc, v: View) -> list[str]:
     return lines
 
 
-def scaling(doc: BenchDoc, v: View) -> list[str]:
-    """Each deployment's codes/s over its counterpart's, round by round, scenario by scenario."""
+def scaling_pairs(doc: BenchDoc) -> list[tuple[str, str, str]]:
+    """The scaling table's columns: (column, numerator key, denominator key), of the working
+    tree's deployments that ran."""
     g = {k: e for k, e in doc["gateway"].items() if e.get("build", "head") == "head"}
     counts = sorted(int(k) for k in g if k.isdigit())  # hcgw serve on one Redis: "1", "2"
     if not counts:
@@ -103,7 +105,12 @@ def scaling(doc: BenchDoc, v: View) -> list[str]:
         *((f"cluster ÷ one Redis, {w} worker{'s' if w > 1 else ''}", f"{w}-cluster", str(w))
           for w in counts),
     ]  # fmt: skip
-    pairs = [p for p in pairs if p[1] in g and p[2] in g and p[1] != p[2]]
+    return [p for p in pairs if p[1] in g and p[2] in g and p[1] != p[2]]
+
+
+def scaling(doc: BenchDoc, v: View) -> list[str]:
+    """Each deployment's codes/s over its counterpart's, round by round, scenario by scenario."""
+    pairs = scaling_pairs(doc)
     if not pairs:
         return []
     lines = [
@@ -124,30 +131,59 @@ def scaling(doc: BenchDoc, v: View) -> list[str]:
     return lines
 
 
-def open_loop(points: list[OpenLoopPoint], disturbed: Callable[[OpenLoopPoint], bool]) -> list[str]:
+def open_loop(points: list[Point], bounds: Bounds) -> list[str]:
     if not points:
         return []
+    rounds = max(len(p.samples) for p in points)
+    if all(p.after_the_rounds for p in points):
+        how = "One run per point, after the rounds (a document of version 3)."
+    else:
+        how = (f"Each point once in each of the {rounds} rounds, after the round's gateway "
+               "blocks, at a fraction of the maximum that round measured: latencies are medians "
+               "over the rounds (range in brackets).")  # fmt: skip
     lines = [
         "## The gateway: open-loop latency (this harness, 1 worker)",
         "",
         "Constant arrival rate at a fraction of the maximum above; latency from the *intended*",
         "send time (wrk2's method), service time from the actual send; 1 s warm-up excluded.",
-        "One run per point, after the rounds.",
+        how,
+        f"A point is marked (shown, not counted) when its p99's rounds spread over "
+        f"{bounds.max_spread:.0%} of their median, the limits moved over {bounds.max_drift:.0%} "
+        "around one of them, or a round's verdict was SUT_SATURATED, GENERATOR_SATURATED or "
+        "INVALID.",
         "",
-        "| traffic | rate | achieved | p50 | p90 | p99 | p99.9 | max | service p99 | verdict | "
-        "busy before / during |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| traffic | rate | achieved | p50 | p99 | p99.9 | max | service p99 | verdicts | "
+        "busy before / others during |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for p in points:
-        lat = p["latency_us"]
+        marks = "; ".join(p.marks(bounds)) + ("; disturbed" if p.p99.disturbed else "")
         lines.append(
-            f"| {p['traffic']} | {p['fraction']:.0%} = {n(p['target_rate'])}/s | "
-            f"{n(p['achieved'])}/s | {ms(lat['p50'])} | {ms(lat['p90'])} | {ms(lat['p99'])} | "
-            f"{ms(lat['p99_9'])} | {ms(lat['max'])} | {ms(p['service_us']['p99'])} | "
-            f"{p['verdict']}{' (disturbed)' if disturbed(p) else ''} | "
-            f"{p.get('busy_before', 0):.0%} / {p.get('system_busy', 0):.0%} |"
+            f"| {p.scenario} | {p.fraction:.0%} = {n(p.target_rate)}/s | {n(p.achieved)}/s | "
+            f"{ms_ranged(p.p50)} | {ms_ranged(p.p99)} | {ms_ranged(p.p99_9)} | {ms(p.max_us)} | "
+            f"{ms(p.service_p99_us)} | {verdicts(p)}"
+            + (f" **({marks.removeprefix('; ')})**" if marks else "")
+            + f" | {p.busy_before:.0%} / "
+            + ("–" if p.after_the_rounds else f"{p.others_during:.0%}")  # version 3: not measured
+            + " |"
         )
     return [*lines, "", "Latencies in ms."]
+
+
+def ms_ranged(r: Ratio) -> str:
+    """``5.95 (4.10–6.31)``: a latency's median over the rounds used and their range, in ms."""
+    if len(r.per_round) == 1:
+        return ms(r.median)
+    some = f"; {len(r.used)} of {len(r.per_round)}" if len(r.used) < len(r.per_round) else ""
+    return f"{ms(r.median)} ({ms(r.low)}–{ms(r.high)}{some})"
+
+
+def verdicts(p: Point) -> str:
+    """``VALID ×3, SUT_SATURATED ×1`` (every round's, used or not), or the one verdict."""
+    counts = Counter(s.verdict for s in p.samples)
+    if len(p.samples) == 1:
+        return p.samples[0].verdict
+    return ", ".join(f"{v} ×{k}" for v, k in counts.items())
 
 
 def memory(one: Deployment) -> list[str]:

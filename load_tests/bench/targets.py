@@ -5,7 +5,9 @@ A target whose ratio is marked (its rounds spread too far, or the limits moved u
 that was not measured. Limits: ``limits.LimitKind``; each ratio pairs a round's measurement
 with the limit at that moment (``ratios.against``) or with its counterpart in the same block
 (``ratios.paired``). The peers are in-process rounds of their own (``micro.measure``); the
-open-loop latency is one run at a fixed rate, its ratio the p99 over 5 ms.
+open-loop latency target reads the point at 50 % of the maximum (``openloop``, once a round):
+its ratio is each round's p99 over 5 ms, and it is marked as the point is (its rounds spread,
+the limits moved, or a round's verdict says the gateway or the generator did not keep up).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from load_tests.bench.document import Micro, OpenLoopPoint, Rates, TargetRecord
+from load_tests.bench.document import Micro, Rates, TargetRecord
 from load_tests.bench.figures import View
 from load_tests.bench.limits import QUIET, LimitKind
 from load_tests.bench.ratios import Ratio, against, paired
@@ -45,14 +47,14 @@ class Target:
         return None if self.ratio is None else self.ratio.median / self.goal - 1
 
 
-def targets(view: View, micro: Micro | None, open_loop: list[OpenLoopPoint],
-            micro_quiet: Quiet | None = None) -> list[Target]:  # fmt: skip
+def targets(view: View, micro: Micro | None, micro_quiet: Quiet | None = None) -> list[Target]:
     rounds, limits, bounds = view.rounds, view.limits, view.bounds
     out: list[Target] = []
 
     def add(name: str, limit: str, value: float | None, limit_value: float | None,
-            goal: float, ratio: Ratio | None, higher: bool = True) -> None:  # fmt: skip
-        marks = ratio.marks(bounds) if ratio is not None else ()
+            goal: float, ratio: Ratio | None, higher: bool = True,
+            also: tuple[str, ...] = ()) -> None:  # fmt: skip
+        marks = (*ratio.marks(bounds), *also) if ratio is not None else ()
         disturbed = ratio is not None and ratio.disturbed
         out.append(Target(name, limit, value, limit_value, goal, ratio, marks, higher, disturbed))
 
@@ -77,13 +79,14 @@ def targets(view: View, micro: Micro | None, open_loop: list[OpenLoopPoint],
             LimitKind.RAW, 0.85, codes=True)  # fmt: skip
     gateway("batch of 100, cache hit ≥ 5 × raw verify", "batch of 100, cache hit",
             LimitKind.RAW, 5.0, codes=True)  # fmt: skip
-    for point in open_loop:
-        if point["fraction"] == 0.5 and point["latency_us"]["p99"] is not None:
-            p99 = point["latency_us"]["p99"] / 1000
-            busy = float(point.get("busy_before", 0)) > QUIET
-            ratio = Ratio((p99 / 5.0,), disturbed_rounds=(busy,))
-            add(f"open loop at 50 % of max ({point['traffic']}): p99 ≤ 5 ms", "5 ms", p99, 5.0,
-                1.0, ratio, higher=False)  # fmt: skip
+    for point in view.open_loop():
+        if point.subject == "1" and point.fraction == 0.5:
+            p99 = point.p99
+            ratio = Ratio(tuple(x / 5_000 for x in p99.per_round), p99.drifts,
+                          p99.disturbed_rounds)  # fmt: skip
+            add(f"open loop at 50 % of max ({point.scenario}): p99 ≤ 5 ms", "5 ms",
+                p99.median / 1000, 5.0, 1.0, ratio, higher=False,
+                also=point.verdict_marks())  # fmt: skip
     if micro and micro.get("peers"):
         quiet = micro_quiet is not None and float(micro_quiet["busy_before"]) > QUIET
         for alg, goal in (("ES256", 1.15), ("Ed25519", 1.5)):
