@@ -7,7 +7,6 @@ probe behind ``/readyz`` and the operator views (``health``) and the verifier cl
 digest (``clients``).
 
 May import the store, the core, ``gateway.errors``, ``gateway.config`` and ``gateway.metrics``;
-never the operator
-views, the composition root or the web layer (import-linter's layers). Redis formats stay in
-the store: a service asks it typed questions.
+never the operator views, the composition root or the web layer (import-linter's layers). Redis
+formats stay in the store: a service asks it typed questions.
 """
