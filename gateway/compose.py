@@ -41,7 +41,7 @@ from gateway.store.durability import (
     check_durability,
     refuse_unless_durable,
 )
-from gateway.store.invalidation import Announcer, Knowledge, LeaseKeeper, lease_clock
+from gateway.store.invalidation import Announcer, Domains, Knowledge, LeaseKeeper, lease_clock
 from gateway.store.lookup import LookupCoalescer
 from gateway.store.registry import RegistryStore
 from gateway.store.status import StatusStore
@@ -66,7 +66,7 @@ class Hub:
     probe: RedisProbe
     operator: OperatorViews
     eviction: EvictionWatch | None = None  # set by open_hub once it watches Redis
-    leases: LeaseKeeper | None = None  # lease_invalidation (experimental, one Redis only)
+    leases: LeaseKeeper | None = None  # lease_invalidation (experimental)
     announcer: Announcer | None = None
 
     async def readiness(self) -> list[str]:
@@ -112,11 +112,10 @@ def build_hub(
 ) -> Hub:
     issuers = frozenset(i.iss for i in settings.issuers)
     leases = announcer = None
-    if settings.lease_invalidation and not settings.redis_cluster:
-        leases = LeaseKeeper(redis, Knowledge(lease_clock), lease_clock)
-        announcer = Announcer(redis, leases)
-    elif settings.lease_invalidation:
-        log.warning("lease_invalidation is not available on a Redis Cluster; it stays off")
+    if settings.lease_invalidation:
+        domains = Domains(sorted(issuers), cluster=settings.redis_cluster)
+        leases = LeaseKeeper(redis, Knowledge(lease_clock, domains), lease_clock, domains)
+        announcer = Announcer(redis, leases, domains)
     registry = RegistryStore(
         redis, min_replicas=1 if settings.redis_cluster else 0, announcer=announcer
     )

@@ -13,6 +13,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,10 +153,12 @@ async def mget_calls(redis_url: str) -> int:
     return int(stats.get("cmdstat_mget", {}).get("calls", 0))
 
 
-def leased_pair(world: World, tmp_path: Path, redis_url: str, name: str) -> GatewayProcess:
+def leased_pair(
+    world: World, tmp_path: Path, redis_url: str, name: str, **gateway: str
+) -> GatewayProcess:
     gw = GatewayProcess(
         world, tmp_path, redis_url, name, workers="2", data_dir=str(tmp_path),
-        lease_invalidation="true",
+        lease_invalidation="true", **gateway,
     )  # fmt: skip
     gw.start()
     time.sleep(LEASE)  # every worker holds its lease
@@ -169,6 +172,16 @@ async def test_no_verification_sent_after_the_2xx_misses_a_red_status_or_a_revoc
 ) -> None:
     world = World.make()
     gw = leased_pair(world, tmp_path, redis_url, "race")
+    await race(world, gw, lambda: mget_calls(redis_url))
+
+
+async def race(
+    world: World, gw: GatewayProcess, mgets: Callable[[], Awaitable[int]], per_read: int = 1
+) -> None:
+    """1,000 red statuses (half checked on cached codes, half on new ones) and 50 revocations
+    under 8 connections of steady traffic; every verification sent after a 2xx says so, and
+    most of the traffic is answered without a round trip (``mgets``: MGETs so far, at most
+    ``per_read`` for each read that is not answered from memory)."""
     now = int(time.time())
     violations: list[str] = []
     trials = {"hit": 0, "miss": 0, "revoke": 0}
@@ -197,7 +210,7 @@ async def test_no_verification_sent_after_the_2xx_misses_a_red_status_or_a_revoc
                         violations.append(f"background: {verdict}")
 
             traffic = [asyncio.create_task(background()) for _ in range(8)]
-            mget_before = await mget_calls(redis_url)
+            mget_before = await mgets()
             for trial in range(1000):
                 sub = os.urandom(16)
                 raw = world.code(GD, iat=now, sub=sub, sv=1)
@@ -231,7 +244,7 @@ async def test_no_verification_sent_after_the_2xx_misses_a_red_status_or_a_revoc
                 trials["revoke"] += 1
             stop = True
             await asyncio.gather(*traffic)
-            mget_after = await mget_calls(redis_url)
+            mget_after = await mgets()
     finally:
         assert gw.stop() == 0
     assert trials == {"hit": 500, "miss": 500, "revoke": 50}
@@ -242,7 +255,8 @@ async def test_no_verification_sent_after_the_2xx_misses_a_red_status_or_a_revoc
     round_trips = mget_after - mget_before
     print(f"leases: {round_trips} MGETs for {trial_verifications} trial and "
           f"{counted['verifications']} background verifications")  # fmt: skip
-    assert round_trips < trial_verifications + counted["verifications"] / 2, (round_trips, counted)
+    most = per_read * (trial_verifications + counted["verifications"] / 2)
+    assert round_trips < most, (round_trips, counted)
 
 
 async def status_write(s: aiohttp.ClientSession, gw: GatewayProcess, world: World, sub: bytes,
@@ -321,7 +335,10 @@ async def test_a_killed_worker_holds_up_writes_no_longer_than_its_lease(
     tmp_path: Path, redis_url: str
 ) -> None:
     world = World.make()
-    gw = leased_pair(world, tmp_path, redis_url, "killed")
+    await killed_worker(world, leased_pair(world, tmp_path, redis_url, "killed"))
+
+
+async def killed_worker(world: World, gw: GatewayProcess) -> None:
     now = int(time.time())
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:

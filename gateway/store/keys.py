@@ -24,11 +24,13 @@ REGISTRY_VERSION = f"{NS}:{{reg}}:version"  # int, +1 on every registry change
 REGISTRY_TOKEN = f"{NS}:{{reg}}:token"  # random bytes, new with every registry change
 TRUST_LIST = f"{NS}:{{reg}}:trustlist"  # hash: version, token, iat, envelope
 READINESS_PROBE = f"{NS}:readyz"  # a short-lived write: does Redis take writes?
-# Leases with invalidation (experimental, gateway/store/invalidation.py), all in one slot:
+# Leases with invalidation (experimental, gateway/store/invalidation.py) on one Redis, all in
+# one slot (on a cluster, one such set per hash tag: lease_domain below):
 INVALIDATIONS = f"{NS}:{{inv}}:stream"  # stream: one entry per registry or status write
 LEASES = f"{NS}:{{inv}}:leases"  # hash: worker → lease expiry, ms of Redis's clock
 CONFIRMED = f"{NS}:{{inv}}:confirmed"  # hash: worker → the last entry it has applied
 LEASE_EPOCH = f"{NS}:{{inv}}:epoch"  # random, set once: a store wiped or replaced has another
+LEASE_NODE = f"{NS}:{{inv}}:node"  # hash: run (the node that judged the leases), fence (ms)
 
 SIGNATURE_BUCKETS = 16
 _SIG = tuple(f"{NS}:{{sig:{b:x}}}:".encode() for b in range(SIGNATURE_BUCKETS))
@@ -60,6 +62,15 @@ def status(iss: str, sub: bytes) -> bytes:
 
 def signature_outcome(envelope_digest: bytes) -> bytes:
     return _SIG[envelope_digest[0] >> 4] + envelope_digest
+
+
+def lease_domain(tag: str) -> tuple[str, str, str, str, str]:
+    """On a cluster, the stream, leases, confirmations, epoch and node hash of the lease domain
+    beside the writes tagged ``{tag}`` (``reg`` or an issuer), as ``INVALIDATIONS``, ``LEASES``,
+    ``CONFIRMED``, ``LEASE_EPOCH`` and ``LEASE_NODE`` are for one Redis: a write and its
+    invalidation must share a script, so one slot."""
+    at = f"{NS}:{{{tag}}}:inv"
+    return at, f"{at}:leases", f"{at}:confirmed", f"{at}:epoch", f"{at}:node"
 
 
 def rate_bucket(client_id: str) -> str:
