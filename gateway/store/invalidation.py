@@ -197,6 +197,10 @@ class Domains:
         subjects are then never answered from memory)."""
         return self._issuers.get(iss) if self.cluster else self.registry
 
+    def lease_names(self) -> dict[str, str] | None:
+        """Each enrolled issuer's domain name on a cluster; None on one Redis."""
+        return {iss: d.name for iss, d in self._issuers.items()} if self.cluster else None
+
     def issuers_of(self, domain: Domain) -> list[str] | None:
         """The issuers whose statuses ``domain`` leases; None for all of them."""
         if not self.cluster:
@@ -232,6 +236,7 @@ class Knowledge:
         self._domains = domains or Domains((), cluster=False)
         self.valid_until = dict.fromkeys((d.name for d in self._domains.all), 0.0)
         self._registry = self._domains.registry.name
+        self._lease_of = self._domains.lease_names()
         self.generation = 0
         self.stamp: RegistryStamp | None = None
         self._statuses: dict[str, dict[bytes, tuple[int, int] | None]] = {}
@@ -250,30 +255,26 @@ class Knowledge:
     def __len__(self) -> int:
         return sum(map(len, self._statuses.values()))
 
-    def _held(self, iss: str, now: float) -> dict[bytes, tuple[int, int] | None] | None:
-        domain = self._domains.of(iss)
-        if domain is None or now >= self.valid_until[domain.name]:
-            return None
-        return self._statuses.get(iss)
-
     def statuses(
         self, items: Sequence[tuple[IssuerCode, bytes, bytes | None]]
     ) -> list[Status | None] | None:
         """Every item's status from memory, or None when one is not known (or an outcome is
         asked for, or a lease does not hold)."""
         now = self._clock()
-        if self.stamp is None or now >= self.valid_until[self._registry]:
+        valid = self.valid_until
+        if self.stamp is None or now >= valid[self._registry]:
             return None
+        lease_of = self._lease_of  # None on one Redis: the one lease is every fact's
+        statuses = self._statuses
         out: list[Status | None] = []
-        held_iss: str | None = None
-        known: dict[bytes, tuple[int, int] | None] | None = None
         for iss, sub, digest in items:
             if digest is not None:
                 return None
-            if iss != held_iss:
-                held_iss, known = iss, self._held(iss, now)
+            known = statuses.get(iss)
             if known is None or sub not in known:
                 return None
+            if lease_of is not None and now >= valid[lease_of[iss]]:
+                return None  # (an issuer is only known once its domain is: see learn)
             held = known[sub]
             out.append(None if held is None else Status(_COLOURS[held[0]], held[1]))
         return out
