@@ -4,6 +4,9 @@
 a busy host or a slowed virtual machine does. Each slot takes 4 s (a 3 s measurement and 1 s
 between), so a test can place a slowdown between two measurements. Open-loop points (``open_loop``)
 close every round as in a real run; ``latency`` gives each point's p99 and verdict in a round.
+After them come the stall measurement on each subject of ``stall`` and the acknowledgement
+measurement on each of ``acks`` ("2-leases": 2 workers, lease_invalidation on), whose p99s
+``stalled`` and ``acked`` give.
 """
 
 from __future__ import annotations
@@ -15,14 +18,23 @@ from typing import Any, cast
 from load_tests.bench.compare import subject_key
 from load_tests.bench.document import BenchDoc
 from load_tests.bench.interleave import scenario as scenario_of
-from load_tests.bench.rounds import LimitSlot, OpenLoopPoint, OpenLoopSlot, schedule
+from load_tests.bench.rounds import (
+    AckSlot,
+    LimitSlot,
+    OpenLoopPoint,
+    OpenLoopSlot,
+    StallSlot,
+    schedule,
+)
 from load_tests.bench.samples import (
     SCHEMA,
     SCHEMA_VERSION,
+    AckSample,
     LimitSample,
     OpenLoopSample,
     Rounds,
     Sample,
+    StallSample,
     rounds_to_json,
 )
 
@@ -35,7 +47,9 @@ RATES = {  # requests/s of each subject at speed 1
     "2": {"single code, cache hit": 18_000.0, "single code, cache miss": 8_000.0,
           "batch of 100, cache hit": 1_800.0, "batch of 100, cache miss": 200.0},
 }  # fmt: skip
-LABELS = {"1": "1 worker", "2": "2 workers"}
+LABELS = {"1": "1 worker", "2": "2 workers", "1-leases": "1 worker, lease_invalidation",
+          "2-leases": "2 workers, lease_invalidation"}  # fmt: skip
+ACKED = ("1", "2", "1-leases", "2-leases")  # the acknowledgement slots' deployments
 
 
 # The open-loop point of a document (its target: p99 ≤ 5 ms at 50 % of the maximum).
@@ -51,6 +65,16 @@ def four_ms(_: OpenLoopSlot) -> tuple[float, str]:
     return 4_000.0, "VALID"
 
 
+def stall_6ms(_: StallSlot) -> float:
+    """A cached single code's p99 beside the batches, every round: 6 ms."""
+    return 6_000.0
+
+
+def acks_8ms(_: AckSlot) -> float:
+    """Every acknowledgement p99, every round: 8 ms."""
+    return 8_000.0
+
+
 def simulate(
     rates: Mapping[str, Mapping[str, float]] = RATES,
     *,
@@ -59,13 +83,33 @@ def simulate(
     scenarios: tuple[str, ...] | None = None,
     open_loop: tuple[OpenLoopPoint, ...] = POINTS,
     latency: Callable[[OpenLoopSlot], tuple[float, str]] = four_ms,
+    stall: tuple[str, ...] = ("1",),
+    stalled: Callable[[StallSlot], float] = stall_6ms,
+    acks: tuple[str, ...] = ACKED,
+    acked: Callable[[AckSlot], float] = acks_8ms,
 ) -> Rounds:
     names = scenarios or tuple(next(iter(rates.values())))
     points = tuple(p for p in open_loop if p.subject in rates)
-    limits, samples, ols = [], [], []
-    for n, slot in enumerate(schedule(list(rates), names, rounds, points)):
+    limits, samples, ols, stalls, ack_samples = [], [], [], [], []
+    for n, slot in enumerate(schedule(list(rates), names, rounds, points, stall, acks)):
         start, end = 4.0 * n, 4.0 * n + 3
         k = speed((start + end) / 2)
+        if isinstance(slot, StallSlot):
+            us = round(stalled(slot))
+            stalls.append(StallSample(slot.round, slot.block, slot.subject, start, end, 1000, 4,
+                                      9_000.0 * k, 200.0, 540,
+                                      {"p50": 700, "p90": 2000, "p99": us,
+                                       "p99_9": us * 2, "max": us * 3},
+                                      {"p50": 600, "p99": us // 2, "max": us}))  # fmt: skip
+            continue
+        if isinstance(slot, AckSlot):
+            us = round(acked(slot))
+            ack_samples.append(AckSample(slot.round, slot.block, slot.subject,
+                                         int(slot.subject[0]), slot.subject.endswith("-leases"),
+                                         start, end, 16, 300,
+                                         {"p50": 3000, "p90": 5000, "p99": us, "max": us * 2},
+                                         10_000.0 * k))  # fmt: skip
+            continue
         if isinstance(slot, OpenLoopSlot):
             p99, verdict = latency(slot)
             rate = rates[slot.subject][slot.scenario] * k * slot.fraction
@@ -84,7 +128,8 @@ def simulate(
         ok = rates[slot.subject][slot.scenario] * k
         samples.append(Sample(slot.round, slot.block, slot.subject, slot.scenario, start, end,
                               ok, ok * per, 1000.0, 3000.0))  # fmt: skip
-    return Rounds(rounds, 3.0, tuple(limits), tuple(samples), tuple(ols))
+    return Rounds(rounds, 3.0, tuple(limits), tuple(samples), tuple(ols), tuple(stalls),
+                  tuple(ack_samples))  # fmt: skip
 
 
 def peers_micro(rounds: int = 5) -> dict[str, Any]:
@@ -105,7 +150,7 @@ def document(run: Rounds | None = None, *, builds: Mapping[str, str] | None = No
     run = run or simulate()
     build_labels = builds or {"head": "working tree"}
     gateway: dict[str, Any] = {}
-    for key in run.subjects():
+    for key in dict.fromkeys([*run.subjects(), *(s.subject for s in run.acks)]):
         deployment, _, build = key.partition("@")
         label = LABELS.get(deployment, deployment) + (f" @ {build_labels[build]}" if build else "")
         gateway[key] = {"label": label, "workers": int(deployment[0]), "server": "hcgw",
@@ -136,13 +181,27 @@ def compared(ratio: float, *, rounds: int = 4, speed: Callable[[float], float] =
     base = RATES["1"]
     rates = {subject_key("1", "base"): base,
              subject_key("1", "head"): {k: v * ratio for k, v in base.items()}}  # fmt: skip
-    return simulate(rates, rounds=rounds, speed=speed, open_loop=())
+    return simulate(rates, rounds=rounds, speed=speed, open_loop=(), stall=(), acks=())
+
+
+def version_4(doc: BenchDoc) -> BenchDoc:
+    """``doc`` as version 4 wrote it: no stall or acknowledgement measurements, nor the
+    deployments with lease_invalidation."""
+    old: dict[str, Any] = json.loads(json.dumps(doc))
+    for section in ("stall", "acks"):
+        old["rounds"].pop(section, None)
+        old.pop(section, None)
+    old["gateway"] = {k: g for k, g in old["gateway"].items() if not k.endswith("-leases")}
+    for setting in ("stall_seconds", "ack_seconds"):
+        old["settings"].pop(setting, None)
+    old["schema_version"] = 4
+    return cast(BenchDoc, old)
 
 
 def version_3(doc: BenchDoc) -> BenchDoc:
     """``doc`` as version 3 wrote it: its open-loop points one run each, after the rounds, in
     the first deployment's entry (a point per round-0 sample of ``rounds.open_loop``)."""
-    old: dict[str, Any] = json.loads(json.dumps(doc))
+    old: dict[str, Any] = json.loads(json.dumps(version_4(doc)))
     points = old["rounds"].pop("open_loop", [])
     old["gateway"]["1"]["open_loop"] = [
         {"traffic": p["scenario"], "fraction": p["fraction"], "target_rate": p["target_rate"],

@@ -9,38 +9,44 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench_docs import EMPTY, RATES, SHARES, compared, document, simulate, version_3
+from bench_docs import EMPTY, RATES, SHARES, compared, document, simulate, version_3, version_4
 from load_tests.bench.document import (
+    AckSampleRecord,
     BenchDoc,
     FigureRecord,
     LimitSampleRecord,
     LimitSummaryRecord,
     OpenLoopSampleRecord,
     SampleRecord,
+    StallSampleRecord,
 )
 from load_tests.bench.figures import Figure, view
 from load_tests.bench.limits import LimitKind, Limits, LimitSummary
 from load_tests.bench.markdown import render
 from load_tests.bench.ratios import Bounds, Ratio, against, paired
 from load_tests.bench.rounds import (
+    AckSlot,
     GatewaySlot,
     LimitSlot,
     OpenLoopPoint,
     OpenLoopSlot,
+    StallSlot,
     rotate,
     schedule,
 )
 from load_tests.bench.samples import (
+    AckSample,
     LimitSample,
     OpenLoopSample,
     Sample,
     SchemaError,
+    StallSample,
     check_schema,
     rounds_from_json,
     rounds_to_json,
@@ -119,6 +125,24 @@ def test_open_loop_points_close_every_round_each_once_after_a_limit_slot() -> No
         first = slots.index(ol[0])
         assert isinstance(slots[first - 1], LimitSlot)  # the last gateway block keeps its bracket
     assert isinstance(slots[-1], LimitSlot)
+
+
+def test_stall_and_acknowledgement_slots_close_every_round_in_the_open_loop_block() -> None:
+    points = [OpenLoopPoint("1", "hit", 0.5)]
+    acked = ["1", "2", "1-leases", "2-leases"]
+    slots = schedule(SUBJECTS, SCENARIOS, rounds=4, open_loop=points, stall=["1"], acks=acked)
+    for r in range(4):
+        mine = [s for s in slots if not isinstance(s, LimitSlot | GatewaySlot) and s.round == r]
+        # The open-loop points, then the stall, then every acknowledgement: one block.
+        assert [type(s) for s in mine] == [OpenLoopSlot, StallSlot] + [AckSlot] * 4
+        assert len({s.block for s in mine}) == 1
+        assert isinstance(slots[slots.index(mine[0]) - 1], LimitSlot)
+        assert isinstance(slots[slots.index(mine[-1]) + 1], LimitSlot)  # the next bracket
+        acks = [s.subject for s in mine if isinstance(s, AckSlot)]
+        assert acks == rotate(acked, r)  # each deployment takes every position in turn
+    # Without open-loop points the latency block still has its limit slot.
+    alone = schedule(SUBJECTS, SCENARIOS, rounds=1, acks=["1"])
+    assert [type(s) for s in alone[-3:]] == [LimitSlot, AckSlot, LimitSlot]
 
 
 def test_rotate_wraps_round() -> None:
@@ -322,12 +346,100 @@ def test_a_version_3_document_reads_each_point_as_one_run_after_the_rounds() -> 
     assert "One run per point, after the rounds (a document of version 3)." in render(old, "x")
 
 
+# -- a cached code beside batches, acknowledgements ---------------------------------------------
+
+STALL = "cached single p99 beside 1,000-code miss batches ≤ 10 ms"
+
+
+def ack(leases: bool) -> str:
+    return ("status / revoke acknowledgement p99 ≤ 10 ms, 2 workers busy, lease_invalidation "
+            + ("on" if leases else "off"))  # fmt: skip
+
+
+def latency_targets(d: BenchDoc) -> dict[str, Any]:
+    from load_tests.bench.summary import record_targets
+
+    return {t.name: t for t in record_targets(d, view(d))
+            if t.name == STALL or t.name.startswith("status / revoke")}  # fmt: skip
+
+
+def test_the_stall_figure_is_the_median_of_its_rounds_and_one_tail_does_not_move_it() -> None:
+    p99_ms = [6.0, 6.3, 90.0, 6.1, 6.2]  # one round caught a batch's stall
+
+    def stalled(slot: StallSlot) -> float:
+        return p99_ms[slot.round] * 1000
+
+    d = document(simulate(rounds=5, stalled=stalled))
+    (fig,) = view(d).stall()
+    assert fig.subject == "1" and fig.p99.median == 6_200
+    assert (fig.p99.low, fig.p99.high) == (6_000, 90_000)
+    t = latency_targets(d)[STALL]
+    assert t.value == pytest.approx(6.2) and t.ratio.median == pytest.approx(0.62)
+    assert t.marks == ("rounds spread 1354.8% > 20%",) and t.met is None  # shown, not counted
+    steady = latency_targets(document(simulate(rounds=5)))[STALL]
+    assert steady.met is True and steady.limit == "10 ms"
+    slow = latency_targets(document(simulate(rounds=5, stalled=lambda _: 12_000.0)))[STALL]
+    assert slow.met is False and slow.value == pytest.approx(12.0)
+
+
+def test_a_round_whose_single_codes_were_answered_wrong_marks_the_stall_figure() -> None:
+    run = simulate()
+    stall = tuple(replace(s, probe_errors=3) if s.round == 1 else s for s in run.stall)
+    d = document(replace(run, stall=stall))
+    t = latency_targets(d)[STALL]
+    assert t.marks == ("round 2: 3 wrong answers",) and t.met is None
+    assert "**(round 2: 3 wrong answers)**" in render(d, "hcgw-load bench")
+
+
+def test_acknowledgement_targets_read_2_workers_with_leases_off_and_on() -> None:
+    def acked(slot: AckSlot) -> float:  # leases: 9 ms on 2 workers, 2 ms without
+        return {"1": 1_000.0, "2": 2_000.0, "1-leases": 4_000.0, "2-leases": 9_000.0}[
+            slot.subject]  # fmt: skip
+
+    d = document(simulate(acked=acked))
+    figures = view(d).acks()
+    assert [(f.workers, f.leases) for f in figures] == [(1, False), (1, True), (2, False),
+                                                         (2, True)]  # fmt: skip
+    ts = latency_targets(d)
+    assert ts[ack(False)].value == pytest.approx(2.0) and ts[ack(False)].met is True
+    assert ts[ack(True)].value == pytest.approx(9.0) and ts[ack(True)].met is True
+    over = latency_targets(document(simulate(acked=lambda _: 15_000.0)))
+    assert over[ack(True)].met is False and over[ack(False)].met is False
+    text = render(d, "hcgw-load bench")
+    assert "**the worst case is the lease time, 1 s**" in text
+    assert ("| 2 workers, lease_invalidation | on | 1,200 | 3.00 (3.00–3.00) | "
+            "9.00 (9.00–9.00) | 18.00 | 10,000/s | 0% / 0% |") in text  # fmt: skip
+
+
+def test_a_refused_status_message_marks_its_acknowledgement_figure() -> None:
+    run = simulate()
+    acks = tuple(replace(s, refused=1) if (s.round, s.subject) == (0, "2") else s
+                 for s in run.acks)  # fmt: skip
+    t = latency_targets(document(replace(run, acks=acks)))[ack(False)]
+    assert t.marks == ("round 1: 1 refused",) and t.met is None
+
+
+def test_a_document_before_version_5_says_the_new_figures_were_not_measured() -> None:
+    for old in (version_4(document()), version_3(document())):
+        check_schema(old)
+        v = view(old)
+        assert v.stall() == [] and v.acks() == []
+        ts = latency_targets(old)
+        assert len(ts) == 3 and all(t.value is None and t.met is None for t in ts.values())
+        text = render(old, "hcgw-load bench")
+        assert "*Not measured in this run* (`--no-stall`, or a document before version 5)." in text
+        assert "*Not measured in this run* (`--no-acks`, or a document before version 5)." in text
+        assert f"| {STALL} | – | – (10 ms) | – | – | 1× | not measured |" in text
+        summarise(old)
+        assert old["stall"] == [] and old["acks"] == []
+
+
 # -- the JSON ----------------------------------------------------------------------------------
 
 
 def test_rounds_survive_the_json_unchanged() -> None:
     run = simulate(speed=sawtooth)
-    assert run.open_loop
+    assert run.open_loop and run.stall and run.acks
     back = rounds_from_json(json.loads(json.dumps(rounds_to_json(run))))
     assert back == run
 
@@ -335,7 +447,7 @@ def test_rounds_survive_the_json_unchanged() -> None:
 def test_a_document_of_another_version_is_refused() -> None:
     d = document()
     check_schema(d)
-    with pytest.raises(SchemaError, match="version 3 or 4"):
+    with pytest.raises(SchemaError, match="version 3 or 4 or 5"):
         check_schema(d | {"schema_version": 2})
     with pytest.raises(SchemaError):
         check_schema(d | {"schema": "hcgw-load-report"})
@@ -380,8 +492,10 @@ def test_benchmarks_md_is_the_page_of_the_json_of_record() -> None:
 @pytest.mark.parametrize(
     ("cls", "record"),
     [(LimitSample, LimitSampleRecord), (Sample, SampleRecord), (Figure, FigureRecord),
-     (LimitSummary, LimitSummaryRecord), (OpenLoopSample, OpenLoopSampleRecord)],
-    ids=["limit-sample", "sample", "figure", "limit-summary", "open-loop-sample"],
+     (LimitSummary, LimitSummaryRecord), (OpenLoopSample, OpenLoopSampleRecord),
+     (StallSample, StallSampleRecord), (AckSample, AckSampleRecord)],
+    ids=["limit-sample", "sample", "figure", "limit-summary", "open-loop-sample",
+         "stall-sample", "ack-sample"],
 )  # fmt: skip
 def test_a_record_has_the_fields_of_its_dataclass(cls: Any, record: Any) -> None:
     names = {f.name for f in fields(cls)}

@@ -95,7 +95,10 @@ def test_benchmarks_md_holds_every_figure_with_its_range_and_how_to_reproduce() 
         "| 1 worker | single code, cache hit | 12,000 | 12,000 | 1.00 / 3.00 | 0.60× (0.60–0.60) |",
         "| empty aiohttp POST handler, wrk | 20,000 req/s | 20,000–20,000 | 0% |",
         "missed: single code, cache miss",
-        "Met: 5 of 8 counted (8 targets).",
+        "## A batch does not stall its worker",
+        "## The write side: a `status` message's acknowledgement on busy workers",
+        "| cached single p99 beside 1,000-code miss batches ≤ 10 ms | 6.00 | 10.00 (10 ms) |",
+        "Met: 8 of 11 counted (11 targets).",
     ):
         assert needle in text, needle  # fmt: skip
 
@@ -118,9 +121,12 @@ def test_the_plan_measures_workers_gunicorn_and_the_cluster_each_on_an_empty_red
         ["1", "2"],
         ["2-gunicorn"],
         ["1-cluster", "2-cluster"],
+        ["1-leases", "2-leases"],  # the acknowledgement slots' lease_invalidation deployments
     ]
     assert [d.label for d in groups[2]] == ["1 worker, Redis Cluster", "2 workers, Redis Cluster"]
-    assert plan(BenchConfig(workers=(1,), gunicorn=True, cluster=False)) == [groups[0][:1]]
+    assert groups[3][1].label == "2 workers, lease_invalidation" and groups[3][1].leases
+    assert plan(BenchConfig(workers=(1,), gunicorn=True, cluster=False, ack_seconds=0)) == [
+        groups[0][:1]]  # fmt: skip
 
 
 def test_the_scaling_table_divides_each_deployment_by_its_counterpart_round_by_round() -> None:
@@ -144,16 +150,19 @@ def test_a_tiny_bench_runs_end_to_end_and_its_page_comes_back_from_its_json(
     from load_tests.cli import main
 
     out, js = tmp_path / "BENCHMARKS.md", tmp_path / "latest.json"
+    # Codes enough for the stall's batches of 1,000 new codes, a second of them a round.
     code = main(["bench", "--workers", "1", "--no-gunicorn", "--no-cluster", "--no-profile",
-                 "--no-peers", "--no-crosscheck", "--codes", "2000", "--seconds", "1",
+                 "--no-peers", "--no-crosscheck", "--codes", "30000", "--seconds", "1",
                  "--rounds", "2", "--scenarios", "single-hit", "--open-loop-seconds", "1",
+                 "--stall-seconds", "1", "--ack-seconds", "1",
                  "--max-wait", "0", "--out", str(out), "--json", str(js),
                  "--workdir", str(tmp_path / "work")])  # fmt: skip
     assert code == 0
     doc = json.loads(js.read_text())
-    assert doc["schema_version"] == 4
+    assert doc["schema_version"] == 5
     assert mismatches(doc, BenchDoc) == []  # every section its record, key for key
-    # Per round: a limit slot, the gateway, a limit slot, the open-loop points; one to close.
+    # Per round: a limit slot, the gateway, a limit slot, the open-loop points, the stall and
+    # the acknowledgements (one block); one to close.
     assert len(doc["rounds"]["samples"]) == 2 and len(doc["rounds"]["limits"]) == 5
     assert doc["figures"]["1"]["single code, cache hit"]["ok_rate"] > 0
     points = doc["rounds"]["open_loop"]
@@ -165,7 +174,35 @@ def test_a_tiny_bench_runs_end_to_end_and_its_page_comes_back_from_its_json(
         assert p["latency_us"]["p99"] is not None and p["verdict"]
     assert [(p["fraction"], len(p["verdicts"])) for p in doc["open_loop"]] == [
         (0.25, 2), (0.5, 2), (0.75, 2)]  # fmt: skip
-    assert "Each point once in each of the 2 rounds" in out.read_text()
+    # A cached single code beside batches of new codes, once a round, every answer right.
+    blocks = {p["round"]: p["block"] for p in points}
+    stall = doc["rounds"]["stall"]
+    assert [(s["round"], s["subject"], s["batch"]) for s in stall] == [(0, "1", 1000),
+                                                                        (1, "1", 1000)]
+    for s in stall:
+        assert s["block"] == blocks[s["round"]]  # the open-loop block of its round
+        assert s["probes"] >= 50 and s["probe_errors"] == 0 and s["errors"] == 0
+        assert s["codes_rate"] > 0 and not s["wrapped"]  # batches of codes new to the hub
+        assert 0 < s["latency_us"]["p50"] <= s["latency_us"]["p99"] <= s["latency_us"]["max"]
+    # The acknowledgements: 1 worker, leases off (the rounds' deployment) and on.
+    acks = doc["rounds"]["acks"]
+    assert sorted((a["round"], a["subject"], a["leases"]) for a in acks) == [
+        (r, k, k.endswith("leases")) for r in (0, 1) for k in ("1", "1-leases")]  # fmt: skip
+    for a in acks:
+        assert a["block"] == blocks[a["round"]]
+        assert a["messages"] >= 10 and a["refused"] == 0 and a["verify_rate"] > 0
+        assert a["latency_us"]["p50"] <= a["latency_us"]["p99"] <= a["latency_us"]["max"]
+    assert doc["gateway"]["1-leases"]["lease_invalidation"] is True
+    assert [(f["subject"], len(f["p99"]["per_round"])) for f in doc["acks"]] == [
+        ("1", 2), ("1-leases", 2)]  # fmt: skip
+    assert doc["stall"][0]["probes"] == sum(s["probes"] for s in stall)
     page = out.read_text()
+    assert "Each point once in each of the 2 rounds" in page
+    assert "| 1 worker, lease_invalidation | on |" in page
+    assert "| 1 worker | " in page.split("## A batch does not stall its worker")[1]
+    targets = {t["target"]: t for t in doc["targets"]}
+    assert targets["cached single p99 beside 1,000-code miss batches ≤ 10 ms"]["value"] > 0
+    two = "status / revoke acknowledgement p99 ≤ 10 ms, 2 workers busy, lease_invalidation on"
+    assert targets[two]["value"] is None  # one worker only: not measured
     assert main(["bench", "--from-json", str(js), "--out", str(out)]) == 0
     assert out.read_text() == page

@@ -9,10 +9,11 @@ misses, largest first. A ratio only one document holds is a miss too: the runs m
 different things.
 
 The ratios are those of the page (``markdown``), computed again from each document's rounds:
-every gateway figure over both its limits, the scaling table, the targets (peers and
-open-loop latency included), and with ``--compare`` documents the working tree over the
-revision. A marked ratio is listed and counted like any other: a mark says why a figure
-cannot be trusted, not that a disagreement does not count.
+every gateway figure over both its limits, the scaling table, the targets (peers, open-loop
+latency, a cached code beside batches and the acknowledgements included), and with
+``--compare`` documents the working tree over the revision. A marked ratio is listed and
+counted like any other: a mark says why a figure cannot be trusted, not that a disagreement
+does not count.
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ def agreement(a: BenchDoc, b: BenchDoc, tolerance: float = TOLERANCE, *,
     ea, eb = entries(a), entries(b)
     rows = tuple(Row(k, ea.get(k), eb.get(k)) for k in [*ea, *(k for k in eb if k not in ea)])
     keys = ("rounds", "seconds", "connections", "workers", "scenarios", "gunicorn", "cluster",
-            "max_spread", "max_drift", "open_loop_seconds")  # fmt: skip
+            "max_spread", "max_drift", "open_loop_seconds", "stall_seconds",
+            "ack_seconds")  # fmt: skip
     sa, sb = a["settings"], b["settings"]
     differences = tuple(f"{k}: {sa.get(k)!r} in {names[0]}, {sb.get(k)!r} in {names[1]}"
                         for k in keys if sa.get(k) != sb.get(k))  # fmt: skip

@@ -68,6 +68,17 @@ def register(sub: Subcommands) -> None:
     b.add_argument("--open-loop-seconds", type=duration, default=3.0,
                    help="per open-loop point in each round, after 1 s of warm-up "
                    "(default 3)")  # fmt: skip
+    b.add_argument("--stall-seconds", type=duration, default=3.0,
+                   help="per round: cached single codes beside batches of 1,000 new codes on 1 "
+                   "worker (default 3)")  # fmt: skip
+    b.add_argument("--no-stall", action="store_true",
+                   help="skip the cached single codes beside batches")  # fmt: skip
+    b.add_argument("--ack-seconds", type=duration, default=2.0,
+                   help="per deployment and round: status messages' acknowledgement on busy "
+                   "workers, lease_invalidation off and on (default 2)")  # fmt: skip
+    b.add_argument("--no-acks", action="store_true",
+                   help="skip the acknowledgement latency (and its lease_invalidation "
+                   "deployments)")  # fmt: skip
     b.add_argument(
         "--max-wait",
         type=duration,
@@ -87,8 +98,8 @@ def register(sub: Subcommands) -> None:
     b.add_argument("--compare", metavar="REV",
                    help="run this git revision (a temporary worktree) beside the working tree "
                    "in the same rounds; report the working tree over it, scenario by scenario "
-                   "(no peers, profile or open loop; BENCHMARKS.md untouched unless "
-                   "--out)")  # fmt: skip
+                   "(no peers, profile, open loop, stall or acknowledgements; BENCHMARKS.md "
+                   "untouched unless --out)")  # fmt: skip
     b.add_argument("--out", type=Path, help="the page (default BENCHMARKS.md; none with --compare)")
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     b.add_argument("--workdir", type=Path, help="keep the run's files here (default: a temp dir)")
@@ -158,9 +169,10 @@ def bench_command(args: argparse.Namespace, argv: list[str]) -> int:
         print("hcgw-load bench: gunicorn is not installed (pip install -e '.[load]'), "
               "or pass --no-gunicorn", file=sys.stderr)  # fmt: skip
         return int(ExitCode.USAGE)
-    if args.rounds < 1 or args.seconds < 1 or min(args.max_spread, args.max_drift) <= 0:
-        print("hcgw-load bench: --rounds and --seconds must be at least 1, --max-spread and "
-              "--max-drift above 0", file=sys.stderr)  # fmt: skip
+    lengths = (args.seconds, args.stall_seconds, args.ack_seconds)
+    if args.rounds < 1 or min(lengths) < 1 or min(args.max_spread, args.max_drift) <= 0:
+        print("hcgw-load bench: --rounds, --seconds, --stall-seconds and --ack-seconds must be "
+              "at least 1, --max-spread and --max-drift above 0", file=sys.stderr)  # fmt: skip
         return int(ExitCode.USAGE)
     cfg = BenchConfig(
         seconds=args.seconds,
@@ -177,6 +189,8 @@ def bench_command(args: argparse.Namespace, argv: list[str]) -> int:
         crosscheck=not (args.no_crosscheck or compare),
         open_loop=not (args.no_open_loop or compare),
         open_loop_seconds=args.open_loop_seconds,
+        stall_seconds=0.0 if args.no_stall or compare else args.stall_seconds,
+        ack_seconds=0.0 if args.no_acks or compare else args.ack_seconds,
         max_wait_s=args.max_wait,
         max_spread=args.max_spread,
         max_drift=args.max_drift,

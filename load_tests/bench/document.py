@@ -1,4 +1,4 @@
-"""The bench document's records (``schema: "hcgw-bench"``, version 4): one ``TypedDict`` a section.
+"""The bench document's records (``schema: "hcgw-bench"``, version 5): one ``TypedDict`` a section.
 
 The document is JSON from end to end: ``run.bench`` fills it section by section while the run
 goes, ``--json`` writes it, ``--from-json`` reads it back and ``markdown.render`` writes the
@@ -8,7 +8,8 @@ be lost or reordered on the way (load_tests/bench/latest.json is read as it is).
 page is computed from is typed further when it is read (``samples.rounds_from_json``: the
 rounds as ``Sample`` and ``LimitSample``; ``figures.view``). Sections a run may skip
 (``--no-peers``, ``--no-crosscheck``, ``--compare``) are ``NotRequired``, and so are those a
-document of version 3 lacks or has in their place (``samples.READABLE``: --from-json reads it).
+document of version 3 or 4 lacks or has in their place (``samples.READABLE``: --from-json reads
+them).
 
 No ``from __future__ import annotations`` here: Python 3.11 reads ``NotRequired`` only from
 annotations it evaluates, and the tests hold documents to these records at run time.
@@ -37,6 +38,8 @@ class Settings(TypedDict):
     max_drift: float
     retries: int
     open_loop_seconds: NotRequired[float]  # per open-loop point and round (version 4)
+    stall_seconds: NotRequired[float]  # per stall measurement and round (version 5; 0: none)
+    ack_seconds: NotRequired[float]  # per acknowledgement measurement and round (5; 0: none)
 
 
 class BuildRecord(TypedDict):
@@ -142,6 +145,7 @@ class Deployment(TypedDict):
     memory_status: NotRequired[MemoryStatus]  # the first deployment only
     memory_cached_sample: NotRequired[float | None]
     open_loop: NotRequired[list[OpenLoopPoint]]  # version 3 only (4: rounds.open_loop)
+    lease_invalidation: NotRequired[bool]  # version 5: on for the acknowledgement deployments
 
 
 class LimitSampleRecord(TypedDict):
@@ -210,12 +214,64 @@ class OpenLoopSampleRecord(TypedDict):
     retries: NotRequired[int]
 
 
+class StallSampleRecord(TypedDict):
+    """``samples.StallSample`` as JSON; as ``LimitSampleRecord``, a defaulted field may be
+    absent."""
+
+    round: int
+    block: int
+    subject: str
+    start: float
+    end: float
+    batch: int
+    connections: int
+    codes_rate: float
+    probe_rate: float
+    probes: int
+    latency_us: dict[str, int | None]  # p50, p90, p99, p99_9, max
+    service_us: dict[str, int | None]  # p50, p99, max
+    probe_errors: NotRequired[int]
+    errors: NotRequired[int]
+    wrapped: NotRequired[bool]
+    busy_before: NotRequired[float]
+    busy_during: NotRequired[float]
+    others_during: NotRequired[float]
+    waited_s: NotRequired[float]
+    retries: NotRequired[int]
+
+
+class AckSampleRecord(TypedDict):
+    """``samples.AckSample`` as JSON; as ``LimitSampleRecord``, a defaulted field may be
+    absent."""
+
+    round: int
+    block: int
+    subject: str
+    workers: int
+    leases: bool
+    start: float
+    end: float
+    connections: int
+    messages: int
+    latency_us: dict[str, int | None]  # p50, p90, p99, max
+    verify_rate: float
+    refused: NotRequired[int]
+    errors: NotRequired[int]
+    busy_before: NotRequired[float]
+    busy_during: NotRequired[float]
+    others_during: NotRequired[float]
+    waited_s: NotRequired[float]
+    retries: NotRequired[int]
+
+
 class RoundsRecord(TypedDict):
     rounds: int
     seconds: float
     limits: list[LimitSampleRecord]
     samples: list[SampleRecord]
     open_loop: NotRequired[list[OpenLoopSampleRecord]]  # version 4 (3: after the rounds)
+    stall: NotRequired[list[StallSampleRecord]]  # version 5
+    acks: NotRequired[list[AckSampleRecord]]  # version 5
 
 
 class LimitSummaryRecord(TypedDict):
@@ -280,6 +336,53 @@ class OpenLoopFigureRecord(TypedDict):
     others_during: float
 
 
+class StallFigureRecord(TypedDict):
+    """``stall.StallFigure`` as JSON: the stall measurement of one subject over its rounds,
+    the single codes' latencies in µs (medians, ranges, marks as ``RatioRecord``)."""
+
+    subject: str
+    rounds: int
+    batch: int
+    connections: int
+    probe_rate: float
+    probes: int  # over every round
+    codes_rate: float  # the batches' codes/s, median
+    p50: RatioRecord
+    p99: RatioRecord
+    p99_9: RatioRecord
+    max_us: float | None
+    service_p99_us: float | None
+    probe_errors: int
+    errors: int
+    wrapped: bool
+    marks: list[str]
+    disturbed: bool
+    busy_before: float
+    others_during: float
+
+
+class AckFigureRecord(TypedDict):
+    """``acks.AckFigure`` as JSON: one deployment's acknowledgement latency over its rounds,
+    in µs."""
+
+    subject: str
+    workers: int
+    leases: bool
+    rounds: int
+    connections: int
+    messages: int  # over every round
+    verify_rate: float  # median
+    p50: RatioRecord
+    p99: RatioRecord
+    max_us: float | None
+    refused: int
+    errors: int
+    marks: list[str]
+    disturbed: bool
+    busy_before: float
+    others_during: float
+
+
 class TargetRecord(TypedDict):
     target: str
     limit: str
@@ -337,6 +440,8 @@ class BenchDoc(TypedDict):
     limits: NotRequired[dict[str, LimitSummaryRecord]]  # by limits.LimitKind
     figures: NotRequired[dict[str, dict[str, FigureRecord]]]  # subject → scenario → figure
     open_loop: NotRequired[list[OpenLoopFigureRecord]]
+    stall: NotRequired[list[StallFigureRecord]]  # version 5
+    acks: NotRequired[list[AckFigureRecord]]  # version 5
     targets: NotRequired[list[TargetRecord]]
     compare: NotRequired[CompareRecord]  # --compare only
     elapsed_s: NotRequired[float]

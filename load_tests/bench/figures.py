@@ -14,6 +14,7 @@ import statistics
 from dataclasses import dataclass, replace
 
 from load_tests.bench.document import BenchDoc
+from load_tests.bench.latency import AckFigure, StallFigure, summarise_acks, summarise_stall
 from load_tests.bench.limits import LimitKind, Limits
 from load_tests.bench.openloop import Point, summarise_points
 from load_tests.bench.ratios import Bounds, Ratio, against
@@ -79,10 +80,19 @@ class View:
         """The open-loop points, each over its rounds (``openloop``)."""
         return summarise_points(self.rounds.open_loop, self.limits)
 
+    def stall(self) -> list[StallFigure]:
+        """A cached single code beside batches of new codes, over the rounds (``stall``)."""
+        return summarise_stall(self.rounds.stall, self.limits)
+
+    def acks(self) -> list[AckFigure]:
+        """Each deployment's acknowledgement latency over the rounds (``acks``)."""
+        return summarise_acks(self.rounds.acks, self.limits)
+
 
 def view(doc: BenchDoc) -> View:
-    """The view of a bench document (``samples`` schema, version 3 or 4: a version-3
-    document's open-loop points are read as points of one round)."""
+    """The view of a bench document (``samples`` schema, version 3, 4 or 5: a version-3
+    document's open-loop points are read as points of one round; before version 5 there are
+    no stall or acknowledgement measurements)."""
     s = doc["settings"]
     rounds = rounds_from_json(doc["rounds"])
     if not rounds.open_loop:

@@ -107,6 +107,25 @@ class MaxRate(TypedDict):
     waited_s: float
 
 
+class Around(TypedDict):
+    """Where a ``max_rate`` run lies (seconds from the run's ``zero``) and what else the machine
+    did around it: the fields every round's sample takes from it alike."""
+
+    start: float
+    end: float
+    busy_before: float
+    busy_during: float
+    others_during: float
+    waited_s: float
+
+
+def around(fig: MaxRate, zero: float) -> Around:
+    return {"start": round(fig["started"] - zero, 3), "end": round(fig["ended"] - zero, 3),
+            "busy_before": float(fig["busy_before"]), "busy_during": float(fig["system_busy"]),
+            "others_during": float(fig["others_during"]),
+            "waited_s": float(fig["waited_s"])}  # fmt: skip
+
+
 def max_rate(
     url: str,
     corpus: Corpus,

@@ -11,7 +11,10 @@ say). A gateway slot runs wrk against one subject, on new codes for a miss (the 
 
 An open-loop slot runs the harness at a constant rate against one subject: a fraction of the
 maximum the same round measured for that scenario on it (the round's gateway blocks come
-first), so a slow minute lowers the rate with the maximum.
+first), so a slow minute lowers the rate with the maximum. A stall slot (``stall``) and an
+acknowledgement slot (``acks``) run wrk against one subject with a thread of this process
+timing its own requests beside it; a subject measured only there (a deployment with
+``lease_invalidation``: ``in_blocks`` false) is in no gateway block.
 
 Before the rounds, ``warm_up`` runs every scenario once, for a second, on every subject: the
 hit population is cached and every code path has run before anything is measured.
@@ -27,21 +30,43 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from load_tests.bench import hub, micro
+from load_tests.bench.acks import measure as measure_acks
 from load_tests.bench.limits import OTHERS, QUIET, RAW_CALL
 from load_tests.bench.neighbours import Others
-from load_tests.bench.rounds import GatewaySlot, LimitSlot, OpenLoopPoint, OpenLoopSlot, schedule
-from load_tests.bench.samples import LimitSample, OpenLoopSample, Rounds, Sample
+from load_tests.bench.rounds import (
+    AckSlot,
+    GatewaySlot,
+    LimitSlot,
+    OpenLoopPoint,
+    OpenLoopSlot,
+    StallSlot,
+    schedule,
+)
+from load_tests.bench.samples import (
+    AckSample,
+    LimitSample,
+    OpenLoopSample,
+    Rounds,
+    Sample,
+    StallSample,
+)
+from load_tests.bench.stall import BATCH as STALL_BATCH
+from load_tests.bench.stall import measure as measure_stall
 from load_tests.corpus import Corpus
 from load_tests.machine import Busy, wait_for_quiet
+from load_tests.perf.acks import Signer, send_statuses
 from load_tests.wrk import WrkRun, failures, run_wrk
 
 EMPTY_BODY = b"\x93\xc4\x00\xc4\x00\xc4\x00"  # an envelope of three empty byte strings
 RAW_SECONDS = 1.0  # per limit slot, over the gateway's signature calls
 EMPTY_RUNS = 2  # wrk runs on the empty handler per limit slot, of half the measurement each
+HIT = hub.SCENARIOS[0][0]  # single code, cache hit: the load of the acknowledgement slots
+WARM_MESSAGES = 5  # status messages per acknowledged subject in the warm-up
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +80,8 @@ class Subject:
     slices: hub.Slices  # the codes its Redis has not seen yet
     pid: int | None = None  # its server's (the supervisor or gunicorn's master): for py-spy
     group: str = ""  # subjects of one group are measured back to back (one deployment's builds)
+    leases: bool = False  # lease_invalidation on
+    in_blocks: bool = True  # measured in the gateway blocks (else in the acknowledgement slots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +92,12 @@ class RoundsConfig:
     max_wait_s: float
     retries: int = 2  # per measurement that others disturbed
     open_loop_seconds: float = 3.0  # per open-loop point (and 1 s of warm-up before it)
+    stall_seconds: float = 3.0  # per stall measurement
+    ack_seconds: float = 2.0  # per acknowledgement measurement
 
 
 Measure = Callable[[], Sample]
-Measured = TypeVar("Measured", Sample, LimitSample, OpenLoopSample)
+Measured = TypeVar("Measured", Sample, LimitSample, OpenLoopSample, StallSample, AckSample)
 Observe = Callable[[GatewaySlot, Measure], Sample]  # e.g. Redis memory around a measurement
 
 
@@ -84,20 +113,52 @@ def run_rounds(
     zero: float,
     observe: Observe | None = None,
     open_loop: Sequence[OpenLoopPoint] = (),
+    stall: Sequence[str] = (),
+    acks: Sequence[str] = (),
+    signer: Signer | None = None,
 ) -> Rounds:
     """Every slot of the schedule, in order; times in seconds from ``zero`` (monotonic). The
     subjects of one ``group`` (a deployment's builds) are measured back to back; the
-    ``open_loop`` points close every round."""
+    ``open_loop`` points, then a stall measurement on each subject of ``stall`` and an
+    acknowledgement measurement on each of ``acks`` (messages signed by ``signer``) close
+    every round."""
     by_key = {s.key: s for s in subjects}
     groups: dict[str, list[str]] = {}
     for s in subjects:
-        groups.setdefault(s.group or s.key, []).append(s.key)
+        if s.in_blocks:
+            groups.setdefault(s.group or s.key, []).append(s.key)
+    if acks and signer is None:
+        raise ValueError("acknowledgement slots need a signer")
     raw_calls = {k: fn for k, fn in micro.raw_candidates(int(time.time())).items()
                  if k in RAW_CALL.values()}  # fmt: skip
     limits: list[LimitSample] = []
     samples: list[Sample] = []
     points: list[OpenLoopSample] = []
-    for slot in schedule(list(groups.values()), scenarios, cfg.rounds, open_loop):
+    stalls: list[StallSample] = []
+    acked: list[AckSample] = []
+    for slot in schedule(list(groups.values()), scenarios, cfg.rounds, open_loop, stall, acks):
+        if isinstance(slot, StallSlot):
+            stalled = again_if_disturbed(cfg, partial(stall_sample, cfg, slot, by_key[slot.subject],
+                                                      corpus, workdir, zero))  # fmt: skip
+            stalls.append(stalled)
+            lat = stalled.latency_us
+            log(f"round {slot.round + 1}, cached single codes beside batches of "
+                f"{stalled.batch:,} new codes, {by_key[slot.subject].label}: p50 "
+                f"{_ms(lat['p50'])}, p99 {_ms(lat['p99'])}, p99.9 {_ms(lat['p99_9'])} ms "
+                f"({stalled.probes} codes, {stalled.probe_errors} wrong); batches "
+                f"{stalled.codes_rate:,.0f} codes/s" + _context(stalled))  # fmt: skip
+            continue
+        if isinstance(slot, AckSlot):
+            assert signer is not None
+            ack = again_if_disturbed(cfg, partial(ack_sample, cfg, slot, by_key[slot.subject],
+                                                  corpus, signer, workdir, zero))  # fmt: skip
+            acked.append(ack)
+            lat = ack.latency_us
+            log(f"round {slot.round + 1}, status acknowledgement, {by_key[slot.subject].label}:"
+                f" p50 {_ms(lat['p50'])}, p99 {_ms(lat['p99'])}, max {_ms(lat['max'])} ms "
+                f"({ack.messages} messages, {ack.refused} refused); verifications "
+                f"{ack.verify_rate:,.0f}/s" + _context(ack))  # fmt: skip
+            continue
         if isinstance(slot, OpenLoopSlot):
             subject = by_key[slot.subject]
             maximum = next(s.ok_rate for s in samples if (s.round, s.subject, s.scenario)
@@ -139,14 +200,15 @@ def run_rounds(
         samples.append(sample)
         log(f"round {slot.round + 1}, {slot.scenario}, {subject.label}: "
             f"{sample.codes_rate:,.0f} codes/s{_context(sample)}")  # fmt: skip
-    return Rounds(cfg.rounds, cfg.seconds, tuple(limits), tuple(samples), tuple(points))
+    return Rounds(cfg.rounds, cfg.seconds, tuple(limits), tuple(samples), tuple(points),
+                  tuple(stalls), tuple(acked))  # fmt: skip
 
 
 def _ms(us: int | None) -> str:
     return "–" if us is None else f"{us / 1000:.2f}"
 
 
-def _context(m: Sample | LimitSample | OpenLoopSample) -> str:
+def _context(m: Sample | LimitSample | OpenLoopSample | StallSample | AckSample) -> str:
     again = f", measured {m.retries + 1} times" if m.retries else ""
     return f" (busy before {m.busy_before:.0%}, others during {m.others_during:.0%}{again})"
 
@@ -232,6 +294,26 @@ def open_loop_sample(
     )
 
 
+def stall_sample(
+    cfg: RoundsConfig, slot: StallSlot, subject: Subject, corpus: Corpus, workdir: Path,
+    zero: float,
+) -> StallSample:  # fmt: skip
+    return measure_stall(slot, subject.url, corpus, subject.slices, seconds=cfg.stall_seconds,
+                         budget=round(miss_budget(cfg.stall_seconds, STALL_BATCH,
+                                                  subject.workers)),
+                         workdir=workdir, max_wait_s=cfg.max_wait_s, zero=zero)  # fmt: skip
+
+
+def ack_sample(
+    cfg: RoundsConfig, slot: AckSlot, subject: Subject, corpus: Corpus, signer: Signer,
+    workdir: Path, zero: float,
+) -> AckSample:  # fmt: skip
+    return measure_acks(slot, subject.url, corpus, subject.slices, signer,
+                        workers=subject.workers, leases=subject.leases,
+                        seconds=cfg.ack_seconds, workdir=workdir, max_wait_s=cfg.max_wait_s,
+                        zero=zero)  # fmt: skip
+
+
 def empty_wrk(url: str, seconds: float, connections: int, workdir: Path) -> WrkRun:
     """The empty-envelope POST on the empty handler under wrk, as on the gateway."""
     return run_wrk(url, "/v1/verify", [EMPTY_BODY], "application/msgpack", token=None,
@@ -270,18 +352,13 @@ def gateway_sample(
         block=slot.block,
         subject=slot.subject,
         scenario=slot.scenario,
-        start=round(fig["started"] - zero, 3),
-        end=round(fig["ended"] - zero, 3),
         ok_rate=float(fig["ok_rate"]),
         codes_rate=float(fig["codes_rate"]),
         p50_us=float(fig["latency_us"]["p50"]),
         p99_us=float(fig["latency_us"]["p99"]),
         errors=failures(fig["errors"]),
         wrapped=bool(fig["wrapped"]),
-        busy_before=float(fig["busy_before"]),
-        busy_during=float(fig["system_busy"]),
-        others_during=float(fig["others_during"]),
-        waited_s=float(fig["waited_s"]),
+        **hub.around(fig, zero),
     )
 
 
@@ -292,14 +369,20 @@ def warm_up(
     corpus: Corpus,
     empty_url: str,
     workdir: Path,
+    acked: Sequence[str] = (),
+    signer: Signer | None = None,
 ) -> None:
-    """One second of every scenario on every subject, and of the empty handler: not kept."""
+    """One second of every scenario on every subject, and of the empty handler: not kept. A
+    subject in no gateway block gets the hit scenario alone (what keeps it busy in its
+    acknowledgement slots), and every subject of ``acked`` a few ``status`` messages."""
     warm = RoundsConfig(cfg.rounds, 1.0, cfg.connections, max_wait_s=0.0)
     empty_wrk(empty_url, 1.0, cfg.connections, workdir)
     for subject in subjects:
-        for name in scenarios:
+        for name in scenarios if subject.in_blocks else (HIT,):
             gateway_sample(warm, GatewaySlot(-1, -1, subject.key, name), subject, corpus,
                            workdir, 0.0)  # fmt: skip
+        if signer is not None and subject.key in acked:
+            send_statuses(subject.url, signer, count=WARM_MESSAGES)
 
 
 def scenario(name: str) -> tuple[str, int, str]:

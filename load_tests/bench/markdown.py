@@ -27,6 +27,7 @@ def render(doc: BenchDoc, command: str) -> str:
                  *render_compare(compare_report(doc, v), v), "", *limits(doc, v)]  # fmt: skip
         return "\n".join([*lines, "", *reproduce(command)])
     one = doc["gateway"].get("1")  # the first deployment: open loop, memory
+    labels = {k: g["label"] for k, g in doc["gateway"].items()}
     lines = [
         *header(doc, command, "# Benchmarks of record"),
         "",
@@ -38,6 +39,10 @@ def render(doc: BenchDoc, command: str) -> str:
         *tables.scaling(doc, v),
         "",
         *tables.open_loop([p for p in v.open_loop() if p.subject == "1"], v.bounds),
+        "",
+        *tables.stall(v.stall(), v.bounds, labels),
+        "",
+        *tables.acks(v.acks(), v.bounds, labels),
         "",
         *(tables.memory(one) if one else []),
         "",

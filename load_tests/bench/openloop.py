@@ -18,11 +18,12 @@ gateway did not keep up, the generator did not, or the counts or the traffic wer
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from load_tests.bench.document import OpenLoopFigureRecord
-from load_tests.bench.limits import Limits, disturbed
+from load_tests.bench.latency import median_known, over_rounds
+from load_tests.bench.limits import Limits
 from load_tests.bench.ratios import Bounds, Ratio, ratio_json
 from load_tests.bench.rounds import OpenLoopPoint
 from load_tests.bench.samples import OpenLoopSample
@@ -64,11 +65,11 @@ class Point:
 
     @property
     def max_us(self) -> float | None:
-        return _median(s.latency_us.get("max") for s in self.used)
+        return median_known(s.latency_us.get("max") for s in self.used)
 
     @property
     def service_p99_us(self) -> float | None:
-        return _median(s.service_us.get("p99") for s in self.used)
+        return median_known(s.service_us.get("p99") for s in self.used)
 
     @property
     def busy_before(self) -> float:
@@ -103,23 +104,10 @@ def summarise_points(samples: Sequence[OpenLoopSample], limits: Limits) -> list[
                             key=lambda s: s.round))  # fmt: skip
         if not mine:
             continue
-        drifts = tuple(limits.drift_at(s.mid) if s.block >= 0 else 0.0 for s in mine)
-        flags = tuple(_disturbed(s, limits) for s in mine)
-
-        p50, p99, p99_9 = (Ratio(tuple(float(s.latency_us.get(pct) or 0) for s in mine),
-                                 drifts, flags) for pct in ("p50", "p99", "p99_9"))  # fmt: skip
+        p50, p99, p99_9 = (over_rounds(mine, [float(s.latency_us.get(pct) or 0) for s in mine],
+                                       limits) for pct in ("p50", "p99", "p99_9"))  # fmt: skip
         out.append(Point(*key, mine, p50, p99, p99_9))
     return out
-
-
-def _disturbed(s: OpenLoopSample, limits: Limits) -> bool:
-    around = s.block >= 0 and limits.disturbed_at(s.mid)
-    return disturbed(s.busy_before, s.others_during) or around
-
-
-def _median(values: Iterable[float | None]) -> float | None:
-    known = [float(v) for v in values if v is not None]
-    return statistics.median(known) if known else None
 
 
 def point_json(p: Point, bounds: Bounds) -> OpenLoopFigureRecord:

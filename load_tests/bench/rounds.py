@@ -11,6 +11,11 @@ so every gateway measurement lies between two limit slots a block apart.
 Open-loop points (a scenario on a subject at a fraction of its maximum) are one more block at
 the end of every round, opened by a limit slot like the others: each point's rate is a fraction
 of the maximum the same round measured, and a point is measured once a round like any figure.
+The latency measurements of issue 11 close that block, in the same way once a round: a cached
+single code's latency beside batches of new codes (``StallSlot``, ``stall``) and a ``status``
+message's time to its 2xx on busy workers (``AckSlot``, ``acks``). They need no limit slot of
+their own (their figures are latencies, not ratios to a limit), but lie between two like every
+measurement, so a move of the machine's speed around one marks it.
 
 Round ``r`` rotates both orders by ``r``: each scenario and each subject takes every position
 in turn (first after the limits, last before the next, before or after its counterpart), so
@@ -65,7 +70,27 @@ class OpenLoopPoint:
     fraction: float
 
 
-Slot = LimitSlot | GatewaySlot | OpenLoopSlot
+@dataclass(frozen=True, slots=True)
+class StallSlot:
+    """Cached single codes at a fixed rate on ``subject`` while batches of new codes keep it
+    busy (``stall``)."""
+
+    round: int
+    block: int
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class AckSlot:
+    """``status`` messages one after another to ``subject`` while verifications keep its
+    workers busy (``acks``)."""
+
+    round: int
+    block: int
+    subject: str
+
+
+Slot = LimitSlot | GatewaySlot | OpenLoopSlot | StallSlot | AckSlot
 
 
 def rotate(items: Sequence[T], by: int) -> list[T]:
@@ -81,12 +106,16 @@ def schedule(
     scenarios: Sequence[str],
     rounds: int,
     open_loop: Sequence[OpenLoopPoint] = (),
+    stall: Sequence[str] = (),
+    acks: Sequence[str] = (),
 ) -> list[Slot]:
-    """Every slot of a run, in order: ``rounds`` rounds of one block per scenario (and one of
-    the ``open_loop`` points, last, their order rotating too), each block opened by a limit
-    slot, and a last limit slot closing the run. A subject given as a group (``("1",
-    "1@base")``: one deployment of two builds) is measured back to back, the group's own order
-    rotating too, so a comparison's two sides are seconds apart and take turns."""
+    """Every slot of a run, in order: ``rounds`` rounds of one block per scenario (and a last
+    one of the ``open_loop`` points, then a stall measurement on each subject of ``stall``,
+    then an acknowledgement measurement on each of ``acks``, each kind's order rotating too),
+    each block opened by a limit slot, and a last limit slot closing the run. A subject given
+    as a group (``("1", "1@base")``: one deployment of two builds) is measured back to back,
+    the group's own order rotating too, so a comparison's two sides are seconds apart and take
+    turns."""
     groups = [(g,) if isinstance(g, str) else tuple(g) for g in subjects]
     if rounds < 1 or not groups or not all(groups) or not scenarios:
         raise ValueError("a run needs at least one round, one subject and one scenario")
@@ -98,10 +127,12 @@ def schedule(
             out += [GatewaySlot(r, block, s, scenario)
                     for group in rotate(groups, r) for s in rotate(group, r)]  # fmt: skip
             block += 1
-        if open_loop:
+        if open_loop or stall or acks:
             out.append(LimitSlot(r, block))
             out += [OpenLoopSlot(r, block, p.subject, p.scenario, p.fraction)
                     for p in rotate(open_loop, r)]  # fmt: skip
+            out += [StallSlot(r, block, s) for s in rotate(stall, r)]
+            out += [AckSlot(r, block, s) for s in rotate(acks, r)]
             block += 1
     out.append(LimitSlot(rounds, block))
     return out

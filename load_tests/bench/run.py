@@ -3,14 +3,17 @@
 The gateway is measured in several deployments (``plan``): 1 and 2 workers on one Redis, the
 most workers again under gunicorn instead of our SO_REUSEPORT supervisor, and every worker count
 on a local Redis Cluster (3 masters, 3 replicas, ``load_tests.cluster``); with ``--compare REV``
-every deployment runs once more from a worktree of that revision (``builds``).
+every deployment runs once more from a worktree of that revision (``builds``). With the
+acknowledgement measurements (``acks``), 1 and 2 workers with ``lease_invalidation`` on run
+too, on a Redis of their own, measured only there.
 
 A shared or virtual machine's speed drifts by minutes, so nothing is divided by a figure taken
 minutes away: every deployment and the empty handler are up for the whole run, and the rounds
 (``rounds``, ``interleave``) measure the limits and the gateway in turn, seconds apart, and
-close each with the open-loop latency points on the first deployment (``openloop``). After the
-rounds, and never during them, comes the py-spy profile of the first deployment (its sampling
-costs CPU).
+close each with the open-loop latency points on the first deployment (``openloop``), a
+cached single code beside batches of new codes on it (``stall``) and a ``status`` message's
+acknowledgement on 1 and 2 busy workers, leases off and on (``acks``). After the rounds, and
+never during them, comes the py-spy profile of the first deployment (its sampling costs CPU).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 import msgpack
 
 from gateway.store.embedded import EmbeddedRedis
-from load_tests.bench import hub, micro, openloop
+from load_tests.bench import acks, hub, micro, openloop
 from load_tests.bench.builds import HEAD, Build
 from load_tests.bench.compare import subject_key
 from load_tests.bench.document import BenchDoc, CrosscheckRecord, MemoryStatus, Settings
@@ -65,6 +68,8 @@ class BenchConfig:
     crosscheck: bool = True  # this harness against wrk on the empty handler
     open_loop: bool = True
     open_loop_seconds: float = 3.0  # per point and round, after 1 s of warm-up
+    stall_seconds: float = 3.0  # per round: a cached single code beside batches (0: none)
+    ack_seconds: float = 2.0  # per deployment and round: status acknowledgements (0: none)
     seed: int = 2020
     max_wait_s: float = 60.0  # before each measurement, for a quiet machine (shared hosts)
     max_spread: float = 0.20  # per-round ratios further apart than this: the figure is marked
@@ -79,12 +84,14 @@ class Deployment:
     workers: int
     server: str = "hcgw"  # hcgw serve --workers N (SO_REUSEPORT) | gunicorn (a shared socket)
     store: str = "redis"  # one embedded redis-server | a local Redis Cluster
+    leases: bool = False  # lease_invalidation: measured in the acknowledgement slots only
 
     @property
     def key(self) -> str:
-        """``"1"``, ``"2"``, ``"2-gunicorn"``, ``"1-cluster"``: the JSON's key for its figures."""
+        """``"1"``, ``"2"``, ``"2-gunicorn"``, ``"1-cluster"``, ``"1-leases"``: the JSON's key
+        for its figures."""
         extra = [x for x in (self.server, self.store) if x not in ("hcgw", "redis")]
-        return "-".join([str(self.workers), *extra])
+        return "-".join([str(self.workers), *extra, *(["leases"] if self.leases else [])])
 
     @property
     def label(self) -> str:
@@ -93,6 +100,8 @@ class Deployment:
             text += " (gunicorn)"
         if self.store == "cluster":
             text += ", Redis Cluster"
+        if self.leases:
+            text += ", lease_invalidation"
         return text
 
 
@@ -104,6 +113,8 @@ def plan(cfg: BenchConfig) -> list[list[Deployment]]:
         groups.append([Deployment(max(cfg.workers), server="gunicorn")])
     if cfg.cluster:
         groups.append([Deployment(w, store="cluster") for w in cfg.workers])
+    if cfg.ack_seconds > 0:
+        groups.append([Deployment(w, leases=True) for w in cfg.workers])
     return groups
 
 
@@ -133,20 +144,25 @@ def bench(
     doc["corpus"] = {"path": str(corpus_dir), "codes": len(corpus.codes),
                      "valid_algs": alg_shares(corpus), "codes_used": 0}  # fmt: skip
     rounds_cfg = RoundsConfig(cfg.rounds, cfg.seconds, cfg.connections, cfg.max_wait_s,
-                              cfg.retries, cfg.open_loop_seconds)  # fmt: skip
+                              cfg.retries, cfg.open_loop_seconds, cfg.stall_seconds,
+                              cfg.ack_seconds)  # fmt: skip
     with ExitStack() as stack:
         empty = stack.enter_context(running(reference("empty", workdir)))
         if cfg.crosscheck:
             log("this harness against wrk on the empty handler")
             doc["crosscheck"] = crosscheck_empty(cfg, empty.url, workdir)
         subjects, probe = start(stack, cfg, builds, corpus, workdir, log, doc)
-        log(f"warm-up: every scenario once on {len(subjects)} gateways")
-        warm_up(rounds_cfg, subjects, cfg.scenarios, corpus, empty.url, workdir)
         first = subjects[0]
+        stalled = (first.key,) if cfg.stall_seconds > 0 and not base else ()
+        acked = ack_subjects(subjects) if cfg.ack_seconds > 0 and not base else ()
+        signer = acks.corpus_signer(corpus) if acked else None
+        log(f"warm-up: every scenario once on {len(subjects)} gateways")
+        warm_up(rounds_cfg, subjects, cfg.scenarios, corpus, empty.url, workdir, acked, signer)
         observe = memory_observer(probe, first.key, doc["gateway"][first.key])
         points = openloop.points(first.key, cfg.scenarios) if cfg.open_loop and not base else ()
         rounds = run_rounds(rounds_cfg, subjects, cfg.scenarios, corpus, empty.url, workdir,
-                            log, zero=zero, observe=observe, open_loop=points)  # fmt: skip
+                            log, zero=zero, observe=observe, open_loop=points, stall=stalled,
+                            acks=acked, signer=signer)  # fmt: skip
         doc["rounds"] = rounds_to_json(rounds)
         if cfg.profile and not base:
             log(f"profile: py-spy on {first.label}, one more run of each scenario (not counted)")
@@ -174,7 +190,15 @@ def settings(cfg: BenchConfig) -> Settings:
         "max_drift": cfg.max_drift,
         "retries": cfg.retries,
         "open_loop_seconds": cfg.open_loop_seconds,
+        "stall_seconds": cfg.stall_seconds,
+        "ack_seconds": cfg.ack_seconds,
     }
+
+
+def ack_subjects(subjects: list[Subject]) -> tuple[str, ...]:
+    """The deployments of the acknowledgement slots: every worker count of ``hcgw serve`` on
+    one Redis, lease_invalidation off (the rounds' own) and on."""
+    return tuple(s.key for s in subjects if s.group.removesuffix("-leases").isdigit())
 
 
 def start(
@@ -204,6 +228,8 @@ def start(
                 entry: Entry = {"label": label, "workers": deployment.workers,
                                          "server": deployment.server, "store": deployment.store,
                                          "build": build.name, "scenarios": {}}  # fmt: skip
+                if deployment.leases:
+                    entry["lease_invalidation"] = True
                 if deployment is group[0]:
                     if probe is None and build is HEAD:
                         probe = hub.RedisProbe(url)
@@ -214,7 +240,9 @@ def start(
                         entry["prime"] = hub.prime(corpus.path, server.url)
                 doc["gateway"][key] = entry
                 subjects.append(Subject(key, label, server.url, deployment.workers, slices,
-                                        server.pid, group=deployment.key))  # fmt: skip
+                                        server.pid, group=deployment.key,
+                                        leases=deployment.leases,
+                                        in_blocks=not deployment.leases))  # fmt: skip
     return subjects, probe
 
 
@@ -229,6 +257,8 @@ def server_for(corpus: Corpus, deployment: Deployment, build: Build, redis_url: 
                          redis_url=redis_url, redis_cluster=deployment.store == "cluster",
                          name=name)  # fmt: skip
     server.env.update(build.env)  # another build: its worktree on PYTHONPATH
+    if deployment.leases:
+        server.env["HCGW_LEASE_INVALIDATION"] = "true"
     return server
 
 

@@ -1,4 +1,4 @@
-"""What a bench run measured, round by round, and its JSON (``schema: "hcgw-bench"``, version 4).
+"""What a bench run measured, round by round, and its JSON (``schema: "hcgw-bench"``, version 5).
 
 Every figure of BENCHMARKS.md is computed from these records (``ratios``, ``figures``), at the
 end of a run and again by ``--from-json``: the JSON keeps every round's raw measurement, so a
@@ -11,6 +11,10 @@ the gateway's measurements, and every ratio is the median of per-round ratios. V
 the open-loop latency points into the rounds (``rounds.open_loop``: every point once a round,
 ``OpenLoopSample``) from one run each after them (``gateway[key].open_loop``); a document of
 version 3 is still read, each of its points as a point of one round (``legacy_open_loop``).
+Version 5 added issue 11's latency measurements to the rounds' last block: ``rounds.stall``
+(``StallSample``: a cached single code beside batches of new codes) and ``rounds.acks``
+(``AckSample``: a ``status`` message's time to its 2xx on busy workers); a document of version
+3 or 4 has neither, and the page says they were not measured.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from load_tests.bench.document import (
 )
 
 SCHEMA = "hcgw-bench"
-SCHEMA_VERSION = 4
-READABLE = (3, 4)  # versions --from-json and --agree read (3: open-loop points after the rounds)
+SCHEMA_VERSION = 5
+READABLE = (3, 4, 5)  # versions --from-json and --agree read (3: open-loop points after the
+# rounds; 3 and 4: no stall or acknowledgement measurements)
 
 
 class SchemaError(ValueError):
@@ -118,6 +123,69 @@ class OpenLoopSample:
 
 
 @dataclass(frozen=True, slots=True)
+class StallSample:
+    """One stall measurement in one round (``stall``): batches of ``batch`` new codes on
+    ``connections`` connections under wrk, and beside them one connection sending a cached
+    single code at ``probe_rate`` a second; the single codes' latency from their intended
+    send time, and their service time from the actual send."""
+
+    round: int
+    block: int
+    subject: str
+    start: float
+    end: float
+    batch: int  # codes per batch
+    connections: int  # wrk's, sending the batches
+    codes_rate: float  # the batches' codes/s, answered 200
+    probe_rate: float  # cached single codes a second, on one connection
+    probes: int  # single codes answered in the measured time
+    latency_us: Mapping[str, int | None]  # p50, p90, p99, p99_9, max
+    service_us: Mapping[str, int | None]  # p50, p99, max
+    probe_errors: int = 0  # single codes not answered 200 "valid"
+    errors: int = 0  # the batches' failed requests
+    wrapped: bool = False  # the batches ran out of new codes and sent repeats
+    busy_before: float = 0.0
+    busy_during: float = 0.0
+    others_during: float = 0.0
+    waited_s: float = 0.0
+    retries: int = 0
+
+    @property
+    def mid(self) -> float:
+        return (self.start + self.end) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class AckSample:
+    """One acknowledgement measurement in one round (``acks``): ``status`` messages sent one
+    after another on one connection while wrk keeps the subject's workers busy with cached
+    single codes on ``connections`` connections; each message's time to its 2xx."""
+
+    round: int
+    block: int
+    subject: str
+    workers: int
+    leases: bool  # lease_invalidation
+    start: float
+    end: float
+    connections: int  # wrk's, verifying cached codes meanwhile
+    messages: int  # acknowledged (2xx) in the measured time
+    latency_us: Mapping[str, int | None]  # p50, p90, p99, max
+    verify_rate: float  # the verifications' ok answers/s meanwhile
+    refused: int = 0  # messages not answered 2xx
+    errors: int = 0  # wrk's failed requests
+    busy_before: float = 0.0
+    busy_during: float = 0.0
+    others_during: float = 0.0
+    waited_s: float = 0.0
+    retries: int = 0
+
+    @property
+    def mid(self) -> float:
+        return (self.start + self.end) / 2
+
+
+@dataclass(frozen=True, slots=True)
 class Rounds:
     """A run's rounds: how many, how long each measurement, and everything they measured."""
 
@@ -126,6 +194,8 @@ class Rounds:
     limits: tuple[LimitSample, ...] = ()
     samples: tuple[Sample, ...] = ()
     open_loop: tuple[OpenLoopSample, ...] = ()
+    stall: tuple[StallSample, ...] = ()
+    acks: tuple[AckSample, ...] = ()
 
     def of(self, subject: str, scenario: str) -> tuple[Sample, ...]:
         """One figure's samples, in round order."""
@@ -149,6 +219,8 @@ def rounds_from_json(doc: RoundsRecord) -> Rounds:
         limits=tuple(_limit(x) for x in doc["limits"]),
         samples=tuple(Sample(**x) for x in doc["samples"]),
         open_loop=tuple(_open_loop(x) for x in doc.get("open_loop", ())),
+        stall=tuple(StallSample(**x) for x in doc.get("stall", ())),
+        acks=tuple(AckSample(**x) for x in doc.get("acks", ())),
     )
 
 

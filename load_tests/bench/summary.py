@@ -13,6 +13,7 @@ from typing import cast
 from load_tests.bench.compare import CompareReport, compare, report_json
 from load_tests.bench.document import BenchDoc, FigureRecord, LimitSummaryRecord
 from load_tests.bench.figures import View, view
+from load_tests.bench.latency import ack_json, stall_json
 from load_tests.bench.limits import LimitKind
 from load_tests.bench.openloop import point_json
 from load_tests.bench.ratios import ratio_json
@@ -20,8 +21,8 @@ from load_tests.bench.targets import Target, target_json, targets
 
 
 def summarise(doc: BenchDoc) -> View:
-    """Write ``limits``, ``figures``, ``open_loop``, ``targets`` (and ``compare``) into ``doc``
-    from its rounds."""
+    """Write ``limits``, ``figures``, ``open_loop``, ``stall``, ``acks``, ``targets`` (and
+    ``compare``) into ``doc`` from its rounds."""
     v = view(doc)
     b = v.bounds
     doc["limits"] = {k.value: cast(LimitSummaryRecord, asdict(v.limits.summary(k)))
@@ -37,6 +38,8 @@ def summarise(doc: BenchDoc) -> View:
             entry = cast(FigureRecord, asdict(fig) | ratios)
             doc["figures"].setdefault(subject, {})[name] = entry
     doc["open_loop"] = [point_json(p, b) for p in v.open_loop()]
+    doc["stall"] = [stall_json(f, b) for f in v.stall()]
+    doc["acks"] = [ack_json(f, b) for f in v.acks()]
     doc["targets"] = [target_json(t) for t in record_targets(doc, v)]
     if doc.get("mode") == "compare":
         doc["compare"] = report_json(compare_report(doc, v))

@@ -1,4 +1,5 @@
-"""BENCHMARKS.md's gateway tables: maximum rates in rounds, scaling, open loop, Redis memory."""
+"""BENCHMARKS.md's gateway tables: maximum rates in rounds, scaling, open loop, a cached code
+beside batches, acknowledgements, Redis memory."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections import Counter
 
 from load_tests.bench.document import BenchDoc, Deployment
 from load_tests.bench.figures import View
+from load_tests.bench.latency import AckFigure, StallFigure
 from load_tests.bench.openloop import Point
 from load_tests.bench.ratios import Bounds, Ratio, paired
 
@@ -184,6 +186,85 @@ def verdicts(p: Point) -> str:
     if len(p.samples) == 1:
         return p.samples[0].verdict
     return ", ".join(f"{v} ×{k}" for v, k in counts.items())
+
+
+NOT_MEASURED = "*Not measured in this run* ({flag}, or a document before version 5)."
+
+
+def _marked(marks: list[str]) -> str:
+    return f" **({'; '.join(marks)})**" if marks else ""
+
+
+def stall(figures: list[StallFigure], bounds: Bounds, labels: dict[str, str]) -> list[str]:
+    lines = ["## A batch does not stall its worker: cached single codes beside batches", ""]
+    if not figures:
+        return [*lines, NOT_MEASURED.format(flag="`--no-stall`")]
+    first = figures[0].samples[0]
+    rounds = max(len(f.samples) for f in figures)
+    lines += [
+        f"While wrk keeps {first.connections} connections sending batches of {first.batch:,} "
+        "codes new to the hub (the miss runs' corpus slices), one connection sends the hit "
+        f"population's cached codes one at a time at {first.probe_rate:g} a second, each "
+        "checked against the corpus; latency from each code's *intended* send time (a stall "
+        "counts in every code it delays), service time from the actual send, the first 0.5 s "
+        f"of batches alone left out. Once in each of the {rounds} rounds, in its last block: "
+        "medians over the rounds (range in brackets), marked (shown, not counted) as an "
+        "open-loop point is, or when a round's single codes were answered wrong. "
+        "`load_tests/perf/hotpath.py stall` measures the same in one process, without HTTP.",
+        "",
+        "| deployment | single codes | p50 | p99 | p99.9 | max | service p99 | batches, codes/s "
+        "| busy before / others during |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for f in figures:
+        marks = [*f.marks(bounds), *(["disturbed"] if f.p99.disturbed else [])]
+        errors = sum(s.errors for s in f.samples)
+        lines.append(
+            f"| {labels.get(f.subject, f.subject)} | {n(sum(s.probes for s in f.samples))}"
+            f"{_marked(marks)} | {ms_ranged(f.p50)} | {ms_ranged(f.p99)} | {ms_ranged(f.p99_9)} | "
+            f"{ms(f.max_us)} | {ms(f.service_p99_us)} | {n(f.codes_rate)}"
+            + (" (wrapped: repeats)" if any(s.wrapped for s in f.samples) else "")
+            + (f" ({errors} errors)" if errors else "")
+            + f" | {max(s.busy_before for s in f.used):.0%} / "
+            f"{max(s.others_during for s in f.used):.0%} |"
+        )
+    return [*lines, "", "Latencies in ms; *single codes*: answered over every round."]
+
+
+def acks(figures: list[AckFigure], bounds: Bounds, labels: dict[str, str]) -> list[str]:
+    lines = ["## The write side: a `status` message's acknowledgement on busy workers", ""]
+    if not figures:
+        return [*lines, NOT_MEASURED.format(flag="`--no-acks`")]
+    rounds = max(len(f.samples) for f in figures)
+    lines += [
+        f"While wrk keeps the workers at their maximum with cached single codes "
+        f"({figures[0].samples[0].connections} connections), one connection sends `status` "
+        "messages one after another (each signed before its clock starts, one event for a "
+        "subject no code carries, from the hub's mark on): each message's time to its 2xx. "
+        "`lease_invalidation` off: the rounds' deployments; on: the same worker counts on a "
+        f"Redis of their own, measured only here. Once in each of the {rounds} rounds, in "
+        "its last block: medians over the rounds (range in brackets), marked (shown, not "
+        "counted) as an open-loop point is, or when the hub refused a message. With leases a "
+        "write is acknowledged once every worker holding a live lease has confirmed its "
+        "invalidation, or that worker's lease has run out: **the worst case is the lease "
+        "time, 1 s** (docs/caching.md), reached only by a worker that stops (SIGSTOP, a long "
+        "pause) while holding one. `key.revoke` and `key.add` take the same path to their 2xx "
+        "and are not measured apart.",
+        "",
+        "| deployment | lease_invalidation | messages | p50 | p99 | max | verifications "
+        "meanwhile | busy before / others during |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for f in figures:
+        marks = [*f.marks(bounds), *(["disturbed"] if f.p99.disturbed else [])]
+        lines.append(
+            f"| {labels.get(f.subject, f.subject)} | {'on' if f.leases else 'off'} | "
+            f"{n(sum(s.messages for s in f.samples))}{_marked(marks)} | {ms_ranged(f.p50)} | "
+            f"{ms_ranged(f.p99)} | {ms(f.max_us)} | {n(f.verify_rate)}/s | "
+            f"{max(s.busy_before for s in f.used):.0%} / "
+            f"{max(s.others_during for s in f.used):.0%} |"
+        )
+    return [*lines, "", "Latencies in ms; *messages*: acknowledged over every round."]
 
 
 def memory(one: Deployment) -> list[str]:

@@ -8,6 +8,11 @@ with the limit at that moment (``ratios.against``) or with its counterpart in th
 open-loop latency target reads the point at 50 % of the maximum (``openloop``, once a round):
 its ratio is each round's p99 over 5 ms, and it is marked as the point is (its rounds spread,
 the limits moved, or a round's verdict says the gateway or the generator did not keep up).
+Issue 11's latency targets read the same way, each round's p99 over 10 ms: a cached single
+code beside batches of 1,000 new codes on 1 worker (``latency.StallFigure``; marked too when a
+round's single codes were answered wrong), and a ``status`` message's acknowledgement on 2
+busy workers, ``lease_invalidation`` off and on (``latency.AckFigure``; marked too when the hub
+refused a message). A document without them (version 3 or 4) shows them "not measured".
 """
 
 from __future__ import annotations
@@ -20,6 +25,14 @@ from load_tests.bench.figures import View
 from load_tests.bench.limits import QUIET, LimitKind
 from load_tests.bench.ratios import Ratio, against, paired
 from load_tests.machine import Quiet
+
+LATENCY_GOAL_US = 10_000.0  # issue 11: a cached single code beside batches, an acknowledgement
+STALL_TARGET = "cached single p99 beside 1,000-code miss batches ≤ 10 ms"
+
+
+def ack_target(leases: bool) -> str:
+    return ("status / revoke acknowledgement p99 ≤ 10 ms, 2 workers busy, lease_invalidation "
+            + ("on" if leases else "off"))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +92,20 @@ def targets(view: View, micro: Micro | None, micro_quiet: Quiet | None = None) -
             LimitKind.RAW, 0.85, codes=True)  # fmt: skip
     gateway("batch of 100, cache hit ≥ 5 × raw verify", "batch of 100, cache hit",
             LimitKind.RAW, 5.0, codes=True)  # fmt: skip
+
+    def latency(name: str, p99: Ratio | None, goal_us: float, also: tuple[str, ...]) -> None:
+        if p99 is None:
+            add(name, f"{goal_us / 1000:g} ms", None, None, 1.0, None, higher=False)
+            return
+        ratio = Ratio(tuple(x / goal_us for x in p99.per_round), p99.drifts,
+                      p99.disturbed_rounds)  # fmt: skip
+        add(name, f"{goal_us / 1000:g} ms", p99.median / 1000, goal_us / 1000, 1.0, ratio,
+            higher=False, also=also)  # fmt: skip
+
     for point in view.open_loop():
         if point.subject == "1" and point.fraction == 0.5:
-            p99 = point.p99
-            ratio = Ratio(tuple(x / 5_000 for x in p99.per_round), p99.drifts,
-                          p99.disturbed_rounds)  # fmt: skip
-            add(f"open loop at 50 % of max ({point.scenario}): p99 ≤ 5 ms", "5 ms",
-                p99.median / 1000, 5.0, 1.0, ratio, higher=False,
-                also=point.verdict_marks())  # fmt: skip
+            latency(f"open loop at 50 % of max ({point.scenario}): p99 ≤ 5 ms", point.p99,
+                    5_000.0, point.verdict_marks())  # fmt: skip
     if micro and micro.get("peers"):
         quiet = micro_quiet is not None and float(micro_quiet["busy_before"]) > QUIET
         for alg, goal in (("ES256", 1.15), ("Ed25519", 1.5)):
@@ -104,6 +123,14 @@ def targets(view: View, micro: Micro | None, micro_quiet: Quiet | None = None) -
         both = paired(rounds.of("2", two.scenario), rounds.of("1", one.scenario), limits)
     add("2 workers ≥ 1.7 × 1 worker, batch cache miss", "1 worker codes/s",
         two.codes_rate if two else None, one.codes_rate if one else None, 1.7, both)  # fmt: skip
+    stalled = next((f for f in view.stall() if f.subject == "1"), None)
+    latency(STALL_TARGET, stalled.p99 if stalled else None, LATENCY_GOAL_US,
+            stalled.error_marks() if stalled else ())  # fmt: skip
+    acked = {f.leases: f for f in view.acks() if f.workers == 2}
+    for leases in (False, True):
+        f = acked.get(leases)
+        latency(ack_target(leases), f.p99 if f else None, LATENCY_GOAL_US,
+                f.refusal_marks() if f else ())  # fmt: skip
     return out
 
 

@@ -7,6 +7,10 @@ the workers busy with 16 connections verifying cached codes (from another proces
 this one measures only the hub) while one connection sends
 ``status`` messages one after another; prints each message's time to its 2xx (p50 / p99 /
 max) and the verifications' rate, with ``lease_invalidation`` off and on.
+
+The method, ``send_statuses`` (one keep-alive connection, each message signed before its
+clock starts, the next sent when the last is answered), is also the benchmark of record's
+(``load_tests.bench.acks``, with wrk as the busy load and a corpus issuer's upload key).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import http.client
+import json
 import multiprocessing
 import os
 import random
@@ -22,31 +28,135 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgpack
 
-from gateway.core.crypto import generate_private_key, sign
+from gateway.core.crypto import PrivateKey, generate_private_key, private_key_from_pem, sign
 from gateway.core.model import Alg, Domain
 from gateway.core.wire import encode_envelope
 from gateway.launch import free_port
 
 ISS = "440000"
 TOKEN = base64.urlsafe_b64encode(os.urandom(24)).decode()
+MSGPACK = {"Content-Type": "application/msgpack"}
+MAX_REFUSED = 10  # refusals in one run before it gives up: the messages are wrong, not slow
 
 
 def b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def envelope(domain: Domain, key: Any, payload: dict[Any, Any]) -> bytes:
+def envelope(domain: Domain, key: PrivateKey, payload: dict[Any, Any]) -> bytes:
     packed = msgpack.packb(payload, use_bin_type=True)
     return encode_envelope(domain, key.public.alg, key.public.kid, packed, lambda m: sign(key, m))
 
 
-def config(tmp: Path, port: int, workers: int, leases: bool, upload: Any) -> Path:
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """An issuer's upload key: management messages (SPEC §4) signed with it."""
+
+    iss: str
+    key: PrivateKey
+
+    @classmethod
+    def from_pem(cls, iss: str, pem: bytes) -> Signer:
+        return cls(iss, private_key_from_pem(pem))
+
+    def message(self, payload: dict[str, Any]) -> bytes:
+        base = {"iss": self.iss, "iat": int(time.time()), "nonce": os.urandom(16)}
+        return envelope(Domain.ADMIN, self.key, {**base, **payload})
+
+    def status(self, seq: int, events: list[list[Any]]) -> bytes:
+        return self.message({"typ": "status", "seq": seq, "events": events})
+
+
+@dataclass
+class Acks:
+    """What ``send_statuses`` saw: each acknowledged message's time to its 2xx, in seconds."""
+
+    latencies: list[float] = field(default_factory=list)
+    refused: int = 0  # answers other than 2xx, lost connections (then on from the hub's mark)
+    last: str = ""  # the last refusal, for the error when there are too many
+
+
+def _connection(url: str) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+
+
+def status_mark(url: str, iss: str) -> int:
+    """The hub's mark for ``iss``: the last applied seq (SPEC §4, no token needed)."""
+    conn = _connection(url)
+    try:
+        conn.request("GET", f"/v1/issuers/{iss}/status/mark")
+        answer = conn.getresponse()
+        body = answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"GET status/mark of {iss}: {answer.status} {body[:200]!r}")
+        return int(json.loads(body)["mark"])
+    finally:
+        conn.close()
+
+
+def send_statuses(
+    url: str,
+    signer: Signer,
+    *,
+    until: float | None = None,
+    count: int | None = None,
+    subjects: Sequence[bytes] = (),
+) -> Acks:
+    """``status`` messages of one event each, one after another on one keep-alive connection,
+    from the hub's mark on, until ``time.perf_counter()`` passes ``until`` or ``count`` were
+    acknowledged. Each message is signed before its clock starts: its time is the hub's, from
+    the request's first byte to the answer's last. An event's subject is drawn from
+    ``subjects`` (none: a new random one, a subject no code carries)."""
+    if until is None and count is None:
+        raise ValueError("send_statuses needs until or count")
+    out = Acks()
+    seq = status_mark(url, signer.iss) + 1
+    conn = _connection(url)
+    path = f"/v1/issuers/{signer.iss}/status"
+    try:
+        while (until is None or time.perf_counter() < until) and (
+            count is None or len(out.latencies) < count
+        ):
+            sub = random.choice(subjects) if subjects else os.urandom(16)
+            body = signer.status(seq, [[sub, seq % 3, seq, int(time.time())]])
+            t = time.perf_counter()
+            try:
+                conn.request("POST", path, body=body, headers=MSGPACK)
+                answer = conn.getresponse()
+                reply = answer.read()
+            except (http.client.HTTPException, OSError) as exc:  # the next on a new connection
+                conn.close()
+                conn = _connection(url)
+                out.refused += 1
+                out.last = repr(exc)
+            else:
+                elapsed = time.perf_counter() - t
+                if 200 <= answer.status < 300:
+                    out.latencies.append(elapsed)
+                    seq += 1
+                    continue
+                out.refused += 1
+                out.last = f"{answer.status} {reply[:200]!r}"
+            if out.refused > MAX_REFUSED:
+                raise RuntimeError(f"status messages to {url} refused {out.refused} times, "
+                                   f"the last: {out.last}")  # fmt: skip
+            seq = status_mark(url, signer.iss) + 1  # stale_seq / seq_gap: go on from the mark
+    finally:
+        conn.close()
+    return out
+
+
+def config(tmp: Path, port: int, workers: int, leases: bool, upload: PrivateKey) -> Path:
     path = tmp / "hcgw.toml"
     path.write_text(
         "[gateway]\n"
@@ -68,46 +178,37 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(url: str, upload: Any, messages: int) -> tuple[list[float], float]:
+def measure(url: str, upload: PrivateKey, messages: int) -> tuple[list[float], float]:
     now = int(time.time())
     signer = generate_private_key(Alg.ED25519)
+    issuer = Signer(ISS, upload)
     subs = [os.urandom(16) for _ in range(200)]
     codes = [
         envelope(Domain.CODE, signer, {1: ISS, 2: os.urandom(16), 4: now + 3600, 6: now, 7: 0,
                                        8: 0, 9: sub})
         for sub in subs
     ]
-    msgpack_headers = {"Content-Type": "application/msgpack"}
-
-    def admin(payload: dict[str, Any]) -> bytes:
-        base = {"iss": ISS, "iat": int(time.time()), "nonce": os.urandom(16)}
-        return envelope(Domain.ADMIN, upload, {**base, **payload})
-
-    async with aiohttp.ClientSession() as s:
-        add = admin({"typ": "key.add", "alg": "Ed25519", "spki": signer.public.spki,
-                     "nbf": now - 60, "naf": now + 86_400})  # fmt: skip
-        async with s.post(f"{url}/v1/issuers/{ISS}/keys", data=add, headers=msgpack_headers) as r:
-            assert r.status == 201, await r.text()
-        done = multiprocessing.Value("q", 0)
-        stop = multiprocessing.Event()
-        load = multiprocessing.Process(target=keep_busy, args=(url, codes, stop, done))
-        load.start()  # another process: this one stays idle, so it measures only the hub
-        await asyncio.sleep(1.0)
-        before = done.value
-        latencies, started = [], time.perf_counter()
-        for seq in range(1, messages + 1):
-            event = [random.choice(subs), seq % 3, seq, now]
-            body = admin({"typ": "status", "seq": seq, "events": [event]})
-            t = time.perf_counter()
-            async with s.post(f"{url}/v1/issuers/{ISS}/status", data=body,
-                              headers=msgpack_headers) as r:  # fmt: skip
-                assert r.status == 200, await r.text()
-            latencies.append(time.perf_counter() - t)
-        elapsed = time.perf_counter() - started
-        verified = done.value - before
-        stop.set()
-        load.join(30)
-    return latencies, verified / elapsed
+    add = issuer.message({"typ": "key.add", "alg": "Ed25519", "spki": signer.public.spki,
+                          "nbf": now - 60, "naf": now + 86_400})  # fmt: skip
+    conn = _connection(url)
+    try:
+        conn.request("POST", f"/v1/issuers/{ISS}/keys", body=add, headers=MSGPACK)
+        answer = conn.getresponse()
+        assert answer.status == 201, answer.read()
+    finally:
+        conn.close()
+    done = multiprocessing.Value("q", 0)
+    stop = multiprocessing.Event()
+    load = multiprocessing.Process(target=keep_busy, args=(url, codes, stop, done))
+    load.start()  # another process: this one stays idle, so it measures only the hub
+    time.sleep(1.0)
+    before, started = done.value, time.perf_counter()
+    acks = send_statuses(url, issuer, count=messages, subjects=subs)
+    elapsed = time.perf_counter() - started
+    verified = done.value - before
+    stop.set()
+    load.join(30)
+    return acks.latencies, verified / elapsed
 
 
 def keep_busy(url: str, codes: list[bytes], stop: Any, done: Any) -> None:
@@ -148,9 +249,7 @@ def run(workers: int, leases: bool, messages: int) -> None:
                         raise RuntimeError((tmp / "log").read_text()[-2000:])
                     time.sleep(0.05)
                 time.sleep(1.5)  # every worker up and, with leases, holding one
-                latencies, rate = asyncio.run(
-                    measure(f"http://127.0.0.1:{port}", upload, messages)
-                )
+                latencies, rate = measure(f"http://127.0.0.1:{port}", upload, messages)
             finally:
                 process.terminate()
                 process.wait(30)
