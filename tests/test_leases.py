@@ -300,7 +300,10 @@ async def test_a_worker_stopped_past_its_lease_neither_holds_up_a_write_nor_serv
     tmp_path: Path, redis_url: str
 ) -> None:
     world = World.make()
-    gw = leased_pair(world, tmp_path, redis_url, "stopped")
+    await stopped_worker(world, leased_pair(world, tmp_path, redis_url, "stopped"))
+
+
+async def stopped_worker(world: World, gw: GatewayProcess) -> None:
     now = int(time.time())
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:

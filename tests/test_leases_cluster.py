@@ -29,6 +29,7 @@ from test_leases import (
     leased_pair,
     leases,
     race,
+    stopped_worker,
     until_leased,
     verify,
 )
@@ -242,4 +243,15 @@ async def test_a_killed_worker_holds_up_writes_on_a_cluster_no_longer_than_its_l
     world = World.make()
     await killed_worker(
         world, leased_pair(world, tmp_path, redis_cluster.url, "killed", redis_cluster="true")
+    )
+
+
+@pytest.mark.slow
+async def test_a_worker_stopped_past_its_lease_on_a_cluster_serves_nothing_stale(
+    tmp_path: Path, redis_cluster: LocalCluster
+) -> None:
+    await redis_cluster.flush()
+    world = World.make()
+    await stopped_worker(
+        world, leased_pair(world, tmp_path, redis_cluster.url, "stopped", redis_cluster="true")
     )
