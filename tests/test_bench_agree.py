@@ -36,8 +36,9 @@ def write(tmp_path: Path, name: str, doc: object) -> str:
 
 def test_every_ratio_of_the_page_is_listed_once() -> None:
     names = list(entries(document()))
-    # 2 subjects × 4 scenarios × (÷ empty, ÷ raw), 2 ÷ 1 workers × 4, and the 8 targets.
-    assert len(names) == 16 + 4 + 8 == len(set(names))
+    # 2 subjects × 4 scenarios × (÷ empty, ÷ raw), 2 ÷ 1 workers × 4, and the 11 targets (the
+    # 8 of the rates and the open loop, and since schema 5 the stall and two acknowledgements).
+    assert len(names) == 16 + 4 + 11 == len(set(names))
     assert "1 worker · single code, cache hit · req ÷ empty" in names
     assert "scaling: 2 ÷ 1 workers · batch of 100, cache miss" in names
     assert "target: open loop at 50 % of max (single code, cache hit): p99 ≤ 5 ms" in names
@@ -48,8 +49,8 @@ def test_two_runs_on_a_machine_that_drifts_differently_agree_on_every_ratio() ->
         return 1 / (1 + t / 100)  # slower and slower, limits and gateway alike
 
     ag = agreement(document(), document(simulate(speed=slow_later)))
-    assert ag.ok and ag.within == len(ag.rows) == 28 and ag.misses == []
-    assert "**within ±10%: 28 of 28**" in render_agreement(ag)
+    assert ag.ok and ag.within == len(ag.rows) == 31 and ag.misses == []
+    assert "**within ±10%: 31 of 31**" in render_agreement(ag)
 
 
 def test_a_figure_11_percent_faster_in_one_run_is_a_miss_and_so_is_what_reads_it() -> None:
@@ -61,9 +62,9 @@ def test_a_figure_11_percent_faster_in_one_run_is_a_miss_and_so_is_what_reads_it
         "1 worker · batch of 100, cache miss · codes ÷ raw",
         "target: batch of 100, cache miss ≥ 0.85 × raw verify",
     ]
-    assert not ag.ok and ag.within == 28 - 3
+    assert not ag.ok and ag.within == 31 - 3
     text = render_agreement(ag)
-    assert "**within ±10%: 25 of 28**" in text
+    assert "**within ±10%: 28 of 31**" in text
     assert "- +11.0%: 1 worker · batch of 100, cache miss · req ÷ empty" in text
     # The workers' ratio moved by 1/1.11 - 1 = -9.9 %: within.
     assert "| scaling: 2 ÷ 1 workers · batch of 100, cache miss | 1.667 (1.667–1.667, 4/4) | " \
@@ -98,11 +99,11 @@ def test_the_json_of_record_agrees_with_itself_and_the_command_exits_0(
 ) -> None:
     doc = json.loads(LATEST.read_text())
     ag = agreement(doc, doc)
-    assert ag.ok and len(ag.rows) == 65  # version 3: 40 figures, 16 scaling, 9 targets
+    assert ag.ok and len(ag.rows) == 68  # version 5: 40 figures, 16 scaling, 12 targets
     out = tmp_path / "agree.md"
     assert main(["bench", "--agree", str(LATEST), str(LATEST), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "**within ±10%: 65 of 65**" in printed and out.read_text() == printed
+    assert "**within ±10%: 68 of 68**" in printed and out.read_text() == printed
 
 
 def test_the_command_exits_1_when_a_ratio_disagrees_and_2_on_what_is_not_a_bench_document(
