@@ -17,6 +17,12 @@ while idle fails its first use and the retry runs on a fresh one.
 
 A retried call may have run already (its reply, not the call, was lost). Reads do not mind, and
 every management write script answers its own retry as its first run did (scripts.py).
+
+Commands are packed by hiredis, in C. redis-py's asyncio connections pack in Python even when
+hiredis is installed (its synchronous ones do not): for a batch of 1,000 codes the lookup's MGET
+of 2,000 keys took 1.3 ms to pack and the outcome writes 2.2 ms, time in which the event loop
+serves nobody (issue 11, "a batch does not stall its worker"); hiredis packs the same bytes in
+0.26 ms and 0.41 ms (tests/test_redis_connection.py checks they are the same bytes).
 """
 
 from __future__ import annotations
@@ -25,8 +31,11 @@ from collections.abc import Callable
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.connection import HiredisRespSerializer
+from redis.typing import EncodableT
 
 RedisClient = Redis | RedisCluster
 
@@ -51,6 +60,8 @@ def redis_client(url: str, *, max_connections: int = 64) -> Redis:
         health_check_interval=HEALTH_CHECK_INTERVAL,
         decode_responses=False,
     )
+    # The URL's scheme chose the class (TCP, TLS or a Unix socket); only its packing changes.
+    pool.connection_class = packed_by_hiredis(pool.connection_class)
     return Redis.from_pool(pool)
 
 
@@ -76,5 +87,32 @@ async def cluster_client(
         retry=Retry(NoBackoff(), 1),
         decode_responses=False,
     )
+    # The nodes that initialize() finds are made from these arguments (the seed node only
+    # discovers them): their connections pack with hiredis too.
+    kwargs = client.nodes_manager.connection_kwargs
+    kwargs["connection_class"] = packed_by_hiredis(kwargs["connection_class"])
     await client.initialize()
     return client
+
+
+_hiredis_pack: Callable[..., list[bytes]] = HiredisRespSerializer().pack
+
+
+class _HiredisPacking:
+    """Packs with hiredis: redis-py's serializer for its synchronous connections (the same
+    bytes, and the same ``DataError`` for an argument Redis cannot take)."""
+
+    def pack_command(self, *args: EncodableT) -> list[bytes]:
+        return _hiredis_pack(*args)
+
+
+_PACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+def packed_by_hiredis(cls: type[AbstractConnection]) -> type[AbstractConnection]:
+    """``cls`` (once for each class) with its commands packed by hiredis."""
+    if issubclass(cls, _HiredisPacking):
+        return cls
+    if cls not in _PACKED:
+        _PACKED[cls] = type(f"Hiredis{cls.__name__}", (_HiredisPacking, cls), {})
+    return _PACKED[cls]

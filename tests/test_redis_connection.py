@@ -1,0 +1,87 @@
+"""The gateway's Redis clients pack commands with hiredis (gateway/store/connection.py): the
+same bytes redis-py's own asyncio packer writes, on every kind of connection and on the nodes of
+a cluster, so a 1,000-code batch's lookup no longer holds the event loop while Python packs it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import DataError
+from redis.typing import EncodableT
+
+from gateway.store.connection import cluster_client, packed_by_hiredis, redis_client
+from gateway.store.embedded import EmbeddedRedis
+from load_tests.cluster import LocalCluster
+
+ARGUMENTS: list[tuple[EncodableT, ...]] = [
+    ("GET", b"hcgw:s:\x00\xff"),
+    ("CONFIG GET", "maxmemory"),  # a two-word command name is split, as redis-py does
+    (b"EVALSHA", "a" * 40, 2, b"k1", b"k2", 0.1, 2.5, 1e20, 1 / 3, -7, 10**30),
+    ("SET", "é 周", bytearray(b"\x01\x02"), memoryview(b"view")),
+    ("MGET", *(os.urandom(20) for _ in range(2000))),  # a batch's lookup
+    ("SET", b"big", b"x" * 10_000),  # over redis-py's buffer cutoff
+]
+
+
+@pytest.mark.parametrize("args", ARGUMENTS, ids=lambda a: str(a[0])[:12])
+def test_hiredis_packs_the_bytes_redis_py_packs(args: tuple[EncodableT, ...]) -> None:
+    python, hiredis = Connection(), packed_by_hiredis(Connection)()
+    assert b"".join(hiredis.pack_command(*args)) == b"".join(python.pack_command(*args))
+    commands = [args, ("PING",), args]
+    assert b"".join(hiredis.pack_commands(commands)) == b"".join(python.pack_commands(commands))
+
+
+def test_an_argument_redis_cannot_take_is_a_data_error_as_before() -> None:
+    for connection in (Connection(), packed_by_hiredis(Connection)()):
+        with pytest.raises(DataError):
+            connection.pack_command("SET", "k", True)
+
+
+def test_each_kind_of_connection_keeps_its_class_and_gets_the_packer() -> None:
+    for cls in (Connection, SSLConnection, UnixDomainSocketConnection):
+        packed = packed_by_hiredis(cls)
+        assert issubclass(packed, cls) and packed is not cls
+        assert packed_by_hiredis(cls) is packed and packed_by_hiredis(packed) is packed
+
+
+async def test_a_single_redis_client_packs_with_hiredis_and_works(
+    redis_server: EmbeddedRedis,
+) -> None:
+    client = redis_client(redis_server.url)
+    try:
+        cls = client.connection_pool.connection_class
+        assert issubclass(cls, UnixDomainSocketConnection)  # the URL's scheme still decides
+        assert cls is packed_by_hiredis(UnixDomainSocketConnection)
+        keys = [b"pack:" + os.urandom(8) for _ in range(1000)]
+        async with client.pipeline(transaction=False) as pipe:
+            for i, key in enumerate(keys):
+                pipe.set(key, i, ex=60)
+            pipe.mget(keys)
+            replies = await pipe.execute()
+        assert replies[-1] == [str(i).encode() for i in range(1000)]
+        assert redis_client("redis://127.0.0.1:1").connection_pool.connection_class is (
+            packed_by_hiredis(Connection)
+        )
+    finally:
+        await client.aclose()
+
+
+async def test_a_cluster_clients_nodes_pack_with_hiredis_and_work(
+    redis_cluster: LocalCluster,
+) -> None:
+    client = await cluster_client(redis_cluster.url)
+    try:
+        nodes = client.get_nodes()
+        assert len(nodes) == 6
+        assert all(node.connection_class is packed_by_hiredis(Connection) for node in nodes)
+        keys = [b"pack:" + os.urandom(8) for _ in range(300)]  # over every master's slots
+        async with client.pipeline() as pipe:
+            for i, key in enumerate(keys):
+                pipe.set(key, i, ex=60)
+            await pipe.execute()
+        assert [await client.get(key) for key in keys[:20]] == [str(i).encode() for i in range(20)]
+    finally:
+        await client.aclose()
