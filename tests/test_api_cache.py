@@ -12,6 +12,7 @@ import hashlib
 import os
 
 import msgpack
+from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from factory import BJ, GD, HB, MSGPACK, NOW, pack
@@ -139,3 +140,34 @@ async def test_a_long_queue_of_writes_goes_out_whole_in_scripts_of_bounded_size(
             assert await evalsha_calls(hub) - scripts_before == 3
     finally:
         await lookups.close()
+
+
+async def test_cached_outcomes_stay_out_of_the_append_only_file(make_hub: MakeHub) -> None:
+    """Redis fsyncs the AOF before each reply to a write: cache entries skip it (REPL_NONE), so
+    a batch's outcomes neither hold Redis for an fsync nor grow the file (docs/caching.md);
+    a status, which must survive a restart, still goes in."""
+    hub = await hub_without_local_cache(make_hub)
+    redis = hub.hub.redis
+
+    async def aof() -> int:  # the file's size; on a cluster, the masters' files together
+        if not isinstance(redis, RedisCluster):
+            return int((await redis.info("persistence"))["aof_current_size"])
+        masters = [n for n in redis.get_nodes() if n.server_type == "primary"]
+        infos = [
+            await redis.execute_command("INFO", "persistence", target_nodes=n) for n in masters
+        ]
+        return sum(int(info["aof_current_size"]) for info in infos)
+
+    before = await aof()
+    codes = [hub.world.code((GD, BJ)[i % 2]) for i in range(200)]
+    assert all(r["valid"] for r in await verify_batch(hub, codes))
+    assert await cached(hub, codes) == [b"\x01"] * 200
+    # The client's rate bucket is a durable write of its own (about 200 bytes); the 200 entries
+    # took 24 kB of the file before REPL_NONE.
+    assert await aof() - before < 1_000
+    sub = os.urandom(16)
+    r = await hub.post(
+        f"/v1/issuers/{GD}/status", data=hub.world.status(GD, [[sub, 2, 1, NOW]]), headers=MSGPACK
+    )
+    assert r.status == 200, await r.text()
+    assert await aof() - before > 1_000 // 5  # the status is in the file

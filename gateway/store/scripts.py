@@ -175,8 +175,13 @@ return {0, math.ceil((math.min(need, burst) - tokens) / rate)}
 """
 
 # Cached signature outcomes, many at once. KEYS: the entries (one slot on a cluster).
-# ARGV: value and TTL in seconds per key. One command instead of a SET per code.
+# ARGV: value and TTL in seconds per key. One command instead of a SET per code. A cache entry
+# is not written to the append-only file nor sent to replicas (REPL_NONE): the hub fsyncs the
+# AOF before every reply (appendfsync always), and a batch's thousand entries, worth nothing
+# after a restart, held every client of Redis for that write and grew the file that Redis then
+# forks to rewrite (docs/caching.md, "What the AOF holds").
 CACHE_PUT = """
+redis.set_repl(redis.REPL_NONE)
 for i = 1, #KEYS do
   redis.call('SET', KEYS[i], ARGV[2 * i - 1], 'EX', ARGV[2 * i])
 end
