@@ -37,7 +37,7 @@ from gateway.core.trust import RegistryStamp
 from gateway.errors import Unavailable
 from gateway.store import keys
 from gateway.store.connection import RedisClient
-from gateway.store.failures import redis_errors
+from gateway.store.failures import keep_cancelled, redis_errors
 
 log = logging.getLogger("hcgw")
 
@@ -348,10 +348,25 @@ class LeaseKeeper:
         self._position = dict.fromkeys(names, b"$")
         self._read_ok = dict.fromkeys(names, -1e9)  # when each reader last heard from Redis
         self.lapses = 0
+        self._stopped = False
 
     async def run(self) -> None:
         await self._load_renew()  # once, so the first renewals find it
-        await asyncio.gather(self._renewing(), *map(self._reading, self._domains.all))
+        keep_cancelled()
+        loops = [
+            asyncio.ensure_future(loop)
+            for loop in (self._renewing(), *map(self._reading, self._domains.all))
+        ]
+        try:
+            await asyncio.wait(loops)  # a cancellation ends this wait, whatever the loops do
+        finally:
+            # A loop whose cancellation a redis-py call lost after it was asked (a cancel that
+            # races asyncio.timeout's deadline is undone, and keep_cancelled cannot see it)
+            # also ends on this flag, at its next turn.
+            self._stopped = True
+            for loop in loops:
+                loop.cancel()
+            await asyncio.wait(loops, timeout=2 * RENEW_EVERY)
 
     async def release(self) -> None:
         """At shutdown: stop answering from memory, then give the leases back, so writers do
@@ -366,7 +381,7 @@ class LeaseKeeper:
             log.debug("lease release failed: %s", exc)
 
     async def _renewing(self) -> None:
-        while True:
+        while not self._stopped:
             now = self._clock()
             due = [d for d in self._domains.all if now - self._read_ok[d.name] < LEASE_MS / 2000]
             if due:  # only the domains whose reader reads
@@ -394,8 +409,10 @@ class LeaseKeeper:
                 pipe.execute_command("WAIT", 1, WAIT_MS, target_nodes=node)
             replies: list[Any] = await pipe.execute(raise_on_error=False)
         except Exception as exc:  # noqa: BLE001 - any failure: the leases just run out
+            keep_cancelled()
             log.debug("lease renewal failed: %s", exc)
             return
+        keep_cancelled()
         waited = dict(zip(targets, replies[len(due) :], strict=True))
         if any(isinstance(reply, NoScriptError) for reply in replies):
             await self._load_renew()  # a restarted or promoted node: renewed next time
@@ -427,12 +444,13 @@ class LeaseKeeper:
         try:
             await self._redis.script_load(_RENEW)
         except Exception as exc:  # noqa: BLE001 - tried again with the next renewal
+            keep_cancelled()
             log.debug("loading the renewal script failed: %s", exc)
 
     async def _reading(self, domain: Domain) -> None:
         confirm: bytes | None = None  # what to confirm with the next read
         name = domain.name
-        while True:
+        while not self._stopped:
             try:
                 # One round trip a cycle: the confirmation of what was applied, then the
                 # blocking read of what follows it.
@@ -449,9 +467,11 @@ class LeaseKeeper:
                                block=READ_BLOCK_MS)  # fmt: skip
                 replies: Any = (await pipe.execute())[-1]
             except Exception as exc:  # noqa: BLE001 - Redis away: no renewals follow either
+                keep_cancelled()
                 log.debug("invalidation read failed: %s", exc)
                 await asyncio.sleep(0.05)
                 continue
+            keep_cancelled()
             self._read_ok[name] = self._clock()
             confirm = None
             for entries in _entries(replies):
