@@ -49,8 +49,8 @@ def register(sub: Subcommands) -> None:
                    help="rounds of measurements (default 5: a median of 5 stays between clean "
                    "rounds with 2 of them off)")  # fmt: skip
     b.add_argument("--connections", type=int, default=32, help="wrk's connections (default 32)")
-    b.add_argument("--codes", type=int, default=1_000_000,
-                   help="corpus size to make (default 1M)")  # fmt: skip
+    b.add_argument("--codes", type=int, default=800_000,
+                   help="corpus size to make (default 800k)")  # fmt: skip
     b.add_argument("--corpus", type=Path, help="use this provinces_sim corpus instead")
     b.add_argument("--workers", default="1,2", help="gateway worker counts (default 1,2)")
     b.add_argument("--scenarios", type=scenarios, default=tuple(SCENARIO_NAMES.values()),
@@ -65,17 +65,17 @@ def register(sub: Subcommands) -> None:
     b.add_argument("--no-peers", action="store_true", help="skip PyJWT, joserfc, pycose")
     b.add_argument("--no-crosscheck", action="store_true", help="skip the harness vs wrk check")
     b.add_argument("--no-open-loop", action="store_true", help="skip the open-loop latency")
-    b.add_argument("--open-loop-seconds", type=duration, default=6.0,
+    b.add_argument("--open-loop-seconds", type=duration, default=3.0,
                    help="per open-loop point in each round, after 1 s of warm-up "
-                   "(default 6)")  # fmt: skip
-    b.add_argument("--stall-seconds", type=duration, default=6.0,
+                   "(default 3)")  # fmt: skip
+    b.add_argument("--stall-seconds", type=duration, default=3.0,
                    help="per round: cached single codes beside batches of 1,000 new codes on 1 "
-                   "worker (default 6)")  # fmt: skip
+                   "worker (default 3)")  # fmt: skip
     b.add_argument("--no-stall", action="store_true",
                    help="skip the cached single codes beside batches")  # fmt: skip
-    b.add_argument("--ack-seconds", type=duration, default=4.0,
+    b.add_argument("--ack-seconds", type=duration, default=2.0,
                    help="per deployment and round: status messages' acknowledgement on busy "
-                   "workers, lease_invalidation off and on (default 4)")  # fmt: skip
+                   "workers, lease_invalidation off and on (default 2)")  # fmt: skip
     b.add_argument("--no-acks", action="store_true",
                    help="skip the acknowledgement latency (and its lease_invalidation "
                    "deployments)")  # fmt: skip
