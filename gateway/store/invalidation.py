@@ -1,7 +1,6 @@
 """Leases with invalidation (Gray & Cheriton, SOSP 1989): what a worker may answer from memory.
 
-On by default (``lease_invalidation``, docs/configuration.md; off: every verification reads
-Redis, as before issue 11).
+EXPERIMENTAL, off by default (``lease_invalidation``, docs/configuration.md).
 
 A worker that holds a live lease may answer a verification without a round trip when it already
 knows the registry stamp and the status (or "no status") of every subject asked about. Every
