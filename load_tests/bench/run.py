@@ -257,8 +257,8 @@ def server_for(corpus: Corpus, deployment: Deployment, build: Build, redis_url: 
                          redis_url=redis_url, redis_cluster=deployment.store == "cluster",
                          name=name)  # fmt: skip
     server.env.update(build.env)  # another build: its worktree on PYTHONPATH
-    if deployment.leases:
-        server.env["HCGW_LEASE_INVALIDATION"] = "true"
+    # Said either way: a revision under --compare may have another default.
+    server.env["HCGW_LEASE_INVALIDATION"] = "true" if deployment.leases else "false"
     return server
 
 

@@ -86,7 +86,7 @@ async def run(args: argparse.Namespace) -> None:
         server = EmbeddedRedis(Path(tmp))
         await server.start()
         redis = redis_client(server.url)
-        extra: dict[str, Any] = {"lease_invalidation": True} if args.leases else {}
+        extra: dict[str, Any] = {"lease_invalidation": args.leases}
         settings = Settings(issuers=(IssuerConfig(ISS, "Guangdong", ()),), **extra)
         hub = build_hub(settings, redis, generate_private_key(Alg.ED25519), Metrics([ISS]),
                         time.time)  # fmt: skip
