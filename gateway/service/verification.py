@@ -13,8 +13,9 @@ A batch must not hold the event loop: decoding and the signature checks of 1,000
 Python work on a request's codes yields every :data:`SLICE`, its signature checks, from
 :data:`OFFLOAD_AT` on, run in one worker thread per process while the loop serves the others
 (docs/decisions.md), and batches take turns for their Python work: with four batches in flight
-a single code used to wait behind a slice of each at every step of its own (22 ms p99 beside
-1,000-code batches, where one batch at a time leaves it one slice).
+a single code could wait behind a slice of each at every step of its own, where one batch at a
+time leaves it one (the bench's stall block did not resolve the difference from its noise:
+docs/caching.md, "A batch beside a single code").
 """
 
 from __future__ import annotations
