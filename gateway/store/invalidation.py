@@ -61,19 +61,20 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS[1], [2], [4], [5]: leases, confirmed, epoch, node. On a cluster (fencing '1'), a node
-# other than the one that judged these leases so far (a promoted replica, a restart) cannot
-# know which leases a worker still trusts: it drops them all with the epoch, and fences writes
-# for one lease of its own clock, by when every lease granted elsewhere has run out.
+# K[1], [2], [4], [5] (a domain's keys): leases, confirmed, epoch, node. On a cluster (fencing
+# '1'), a node other than the one that judged these leases so far (a promoted replica, a
+# restart) cannot know which leases a worker still trusts: it drops them all with the epoch,
+# and fences writes for one lease of its own clock, by when every lease granted elsewhere has
+# run out.
 _FENCE = """
 local fence = 0
 if fencing then
   local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
-  if redis.call('HGET', KEYS[5], 'run') ~= run then
-    redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
-    redis.call('HSET', KEYS[5], 'run', run, 'fence', now + lease_ms)
+  if redis.call('HGET', K[5], 'run') ~= run then
+    redis.call('DEL', K[1], K[2], K[4])
+    redis.call('HSET', K[5], 'run', run, 'fence', now + lease_ms)
   end
-  fence = tonumber(redis.call('HGET', KEYS[5], 'fence'))
+  fence = tonumber(redis.call('HGET', K[5], 'fence'))
 end
 """
 
@@ -83,6 +84,7 @@ end
 _RENEW = (
     _BEFORE
     + """
+local K = KEYS
 local lease_ms, fencing = tonumber(ARGV[2]), ARGV[4] == '1'
 """
     + _FENCE
@@ -104,56 +106,72 @@ return {epoch, lapsed, last_id}
 """
 )
 
-# KEYS: leases, confirmed, stream, epoch, node. ARGV: entry id, the writer's own worker (it
-# applied its own entry already; '' for none), lease ms, fencing. → how many other live leases
-# have not confirmed it (1 while fenced). Leases that ran out are removed, and so are the
-# entries every live lease has confirmed (XTRIM MINID): the stream holds only what a live
-# worker may still have to read, and nothing a live worker has not read is ever trimmed.
-_PENDING = (
-    _BEFORE
+# K: a domain's keys (leases, confirmed, stream, epoch, node). A: entry id, the writer's own
+# worker (it applied its own entry already; '' for none), lease ms, fencing. → how many other
+# live leases have not confirmed it (1 while fenced). Leases that ran out are removed, and so
+# are the entries every live lease has confirmed (XTRIM MINID): the stream holds only what a
+# live worker may still have to read, and nothing a live worker has not read is ever trimmed.
+_PENDING_OF = (
+    """
+local function pending_of(K, A)
+"""
+    + _BEFORE
     + """
-local lease_ms, fencing = tonumber(ARGV[3]), ARGV[4] == '1'
+local lease_ms, fencing = tonumber(A[3]), A[4] == '1'
 """
     + _FENCE
     + """
 if now < fence then return 1 end
 local pending = 0
-local floor = ARGV[1]
-local leases = redis.call('HGETALL', KEYS[1])
+local floor = A[1]
+local leases = redis.call('HGETALL', K[1])
 for i = 1, #leases, 2 do
   local worker, expiry = leases[i], tonumber(leases[i + 1])
   if expiry <= now then
-    redis.call('HDEL', KEYS[1], worker)
-    redis.call('HDEL', KEYS[2], worker)
+    redis.call('HDEL', K[1], worker)
+    redis.call('HDEL', K[2], worker)
   else
-    local seen = redis.call('HGET', KEYS[2], worker) or '0-0'
-    if worker ~= ARGV[2] and before(seen, ARGV[1]) then pending = pending + 1 end
+    local seen = redis.call('HGET', K[2], worker) or '0-0'
+    if worker ~= A[2] and before(seen, A[1]) then pending = pending + 1 end
     if before(seen, floor) then floor = seen end
   end
 end
-redis.call('XTRIM', KEYS[3], 'MINID', floor)
+redis.call('XTRIM', K[3], 'MINID', floor)
 return pending
+end
 """
 )
+_PENDING = _PENDING_OF + "return pending_of(KEYS, ARGV)"  # KEYS, ARGV: K and A above
 
 
 # A write script with its invalidation, so no write exists without its entry: the script's
 # body runs as a function, then the entry is appended; one script is atomic, and replicated and
-# written to the append-only file as one unit. The stream is the last key, the entry's fields
-# the last arguments but one, their count the last (taken off before the body sees KEYS and
-# ARGV). → {the script's reply, the entry's id}.
-_ANNOUNCED = """
-local stream = table.remove(KEYS)
+# written to the append-only file as one unit. Then, in the same script, how many live leases
+# have yet to confirm it: with no other lease holder, the write is acknowledged with no second
+# round trip. The domain's five keys come last; the arguments end with the entry's fields,
+# their count, then the writer's worker, the lease ms and fencing (all taken off before the
+# body sees KEYS and ARGV). The write's own script replaces the BODY line.
+# → {the script's reply, the entry's id, pending as above}.
+_ANNOUNCED = (
+    _PENDING_OF
+    + """
+local domain = {}
+for i = 5, 1, -1 do domain[i] = table.remove(KEYS) end
+local fencing = table.remove(ARGV)
+local lease_ms = table.remove(ARGV)
+local own = table.remove(ARGV)
 local count = tonumber(table.remove(ARGV))
 local fields = {}
 for i = 1, count * 2 do table.insert(fields, 1, table.remove(ARGV)) end
 local function write()
-%s
+-- BODY
 end
 local result = write()
 if result == nil then result = false end
-return {result, redis.call('XADD', stream, '*', unpack(fields))}
+local id = redis.call('XADD', domain[3], '*', unpack(fields))
+return {result, id, pending_of(domain, {id, own, lease_ms, fencing})}
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,7 +524,6 @@ class Announcer:
         self.domains = domains or Domains((), cluster=False)
         self._pending = redis.register_script(_PENDING)
         self._announced: dict[str, Any] = {}  # a write script's sha → it with its XADD
-        self.waits: list[float] = []  # seconds each acknowledgement waited (the bench reads it)
 
     async def write(
         self, script: Any, keys_: Sequence[Any], args: Sequence[Any], fields: dict[bytes, bytes]
@@ -519,19 +536,22 @@ class Announcer:
             return await script(keys=keys_, args=args)
         announced = self._announced.get(script.sha)
         if announced is None:
-            announced = self._redis.register_script(_ANNOUNCED % script.script)
+            announced = self._redis.register_script(_ANNOUNCED.replace("-- BODY", script.script))
             self._announced[script.sha] = announced
         flat = [part for pair in fields.items() for part in pair]
+        own = self._own.worker if self._own is not None else ""
+        fencing = b"1" if self.domains.cluster else b"0"
         # One script: on a restarted Redis that forgot it, redis-py loads it and runs it again
         # (it did not run); a cluster runs it in the write's own slot.
-        result, added = await announced(
-            keys=[*keys_, domain.stream], args=[*args, *flat, len(fields)]
+        result, added, pending = await announced(
+            keys=[*keys_, *domain.keys], args=[*args, *flat, len(fields), own, LEASE_MS, fencing]
         )
         if self._own is not None:  # no await since the write: nothing was answered meanwhile
             self._own.knowledge.apply(fields)
         if self.domains.cluster and iss is None:
             await self._replicated(domain)
-        await self.confirmed(added, domain)
+        if pending:
+            await self.confirmed(added, domain)
         return result
 
     async def _replicated(self, domain: Domain) -> None:
@@ -553,8 +573,7 @@ class Announcer:
             )
 
     async def confirmed(self, entry: bytes, domain: Domain = ONE_REDIS) -> None:
-        started = time.perf_counter()
-        deadline = started + CONFIRM_WAIT
+        deadline = time.perf_counter() + CONFIRM_WAIT
         fencing = b"1" if self.domains.cluster else b"0"
         async with redis_errors("waiting for the workers' confirmations"):
             polls = 0
@@ -569,8 +588,6 @@ class Announcer:
                 # at once for the first few (confirmations take a round trip or two), then
                 # every millisecond while a stopped worker's lease (or a fence) runs out
                 await asyncio.sleep(0 if polls < 20 else 0.001)
-        self.waits.append(time.perf_counter() - started)
-        del self.waits[:-10_000]
 
 
 def registry_entry() -> dict[bytes, bytes]:
