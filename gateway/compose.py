@@ -66,7 +66,7 @@ class Hub:
     probe: RedisProbe
     operator: OperatorViews
     eviction: EvictionWatch | None = None  # set by open_hub once it watches Redis
-    leases: LeaseKeeper | None = None  # lease_invalidation (experimental)
+    leases: LeaseKeeper | None = None  # lease_invalidation (on by default)
     announcer: Announcer | None = None
 
     async def readiness(self) -> list[str]:

@@ -58,7 +58,7 @@ class Settings:
     log_format: str = "json"  # or "text" (gateway.metrics.logs)
     header_timeout: float = 10.0  # seconds a connection has to send a request head
     max_connections: int = 0  # per worker; 0: as many as the open-file limit allows
-    lease_invalidation: bool = False  # experimental: answer from memory under leases
+    lease_invalidation: bool = True  # answer what a worker knows from memory, under leases
     issuers: tuple[IssuerConfig, ...] = ()
     clients: tuple[ClientConfig, ...] = field(default_factory=tuple)
 

@@ -1,4 +1,4 @@
-"""Leases with invalidation (issue 11, experimental, ``lease_invalidation = true``): a worker
+"""Leases with invalidation (issue 11, ``lease_invalidation``, on by default): a worker
 answers from memory only while its lease holds, and a revocation or a status change is
 acknowledged only once every worker holding a live lease has confirmed it (SPEC §4: from the
 2xx on, every verification on every worker reflects it). Two hubs in this process on one

@@ -1,6 +1,7 @@
 """Leases with invalidation (Gray & Cheriton, SOSP 1989): what a worker may answer from memory.
 
-EXPERIMENTAL, off by default (``lease_invalidation``, docs/configuration.md).
+On by default (``lease_invalidation``, docs/configuration.md; off: every verification reads
+Redis, as before issue 11).
 
 A worker that holds a live lease may answer a verification without a round trip when it already
 knows the registry stamp and the status (or "no status") of every subject asked about. Every

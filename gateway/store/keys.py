@@ -24,7 +24,7 @@ REGISTRY_VERSION = f"{NS}:{{reg}}:version"  # int, +1 on every registry change
 REGISTRY_TOKEN = f"{NS}:{{reg}}:token"  # random bytes, new with every registry change
 TRUST_LIST = f"{NS}:{{reg}}:trustlist"  # hash: version, token, iat, envelope
 READINESS_PROBE = f"{NS}:readyz"  # a short-lived write: does Redis take writes?
-# Leases with invalidation (experimental, gateway/store/invalidation.py) on one Redis, all in
+# Leases with invalidation (gateway/store/invalidation.py) on one Redis, all in
 # one slot (on a cluster, one such set per hash tag: lease_domain below):
 INVALIDATIONS = f"{NS}:{{inv}}:stream"  # stream: one entry per registry or status write
 LEASES = f"{NS}:{{inv}}:leases"  # hash: worker → lease expiry, ms of Redis's clock

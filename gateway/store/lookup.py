@@ -95,7 +95,7 @@ class LookupCoalescer:
         knowledge: Knowledge | None = None,
     ) -> None:
         self._redis = redis
-        self._knowledge = knowledge  # leases (experimental): what may be answered from memory
+        self._knowledge = knowledge  # leases: what may be answered from memory
         self.answered_from_memory = 0
         self._cluster = cluster
         self._deadline = deadline

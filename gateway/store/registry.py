@@ -88,7 +88,7 @@ class RegistryStore:
     ) -> None:
         self._redis = redis
         self._min_replicas = min_replicas
-        self._announcer = announcer  # leases (experimental, one Redis): see invalidation.py
+        self._announcer = announcer  # leases: see invalidation.py
         self._add = redis.register_script(KEY_ADD)
         self._revoke = redis.register_script(KEY_REVOKE)
         self._offer = redis.register_script(TRUST_LIST_OFFER)

@@ -32,7 +32,7 @@ def decode_status(packed: bytes | None) -> Status | None:
 
 
 class StatusStore:
-    """With an ``announcer`` (leases, experimental), a message is acknowledged only once every
+    """With an ``announcer`` (leases), a message is acknowledged only once every
     worker holding a live lease has confirmed its invalidation."""
 
     def __init__(self, redis: RedisClient, announcer: Announcer | None = None) -> None:
