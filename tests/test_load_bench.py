@@ -121,10 +121,11 @@ def test_the_plan_measures_workers_gunicorn_and_the_cluster_each_on_an_empty_red
         ["1", "2"],
         ["2-gunicorn"],
         ["1-cluster", "2-cluster"],
-        ["1-leases", "2-leases"],  # the acknowledgement slots' lease_invalidation deployments
+        ["1-noleases", "2-noleases"],  # the acknowledgement slots' deployments without leases
     ]
     assert [d.label for d in groups[2]] == ["1 worker, Redis Cluster", "2 workers, Redis Cluster"]
-    assert groups[3][1].label == "2 workers, lease_invalidation" and groups[3][1].leases
+    assert all(d.leases for group in groups[:3] for d in group)  # the hub's default
+    assert groups[3][1].label == "2 workers, lease_invalidation off" and not groups[3][1].leases
     assert plan(BenchConfig(workers=(1,), gunicorn=True, cluster=False, ack_seconds=0)) == [
         groups[0][:1]]  # fmt: skip
 
@@ -159,7 +160,7 @@ def test_a_tiny_bench_runs_end_to_end_and_its_page_comes_back_from_its_json(
                  "--workdir", str(tmp_path / "work")])  # fmt: skip
     assert code == 0
     doc = json.loads(js.read_text())
-    assert doc["schema_version"] == 5
+    assert doc["schema_version"] == 6
     assert mismatches(doc, BenchDoc) == []  # every section its record, key for key
     # Per round: a limit slot, the gateway, a limit slot, the open-loop points, the stall and
     # the acknowledgements (one block); one to close.
@@ -184,21 +185,23 @@ def test_a_tiny_bench_runs_end_to_end_and_its_page_comes_back_from_its_json(
         assert s["probes"] >= 50 and s["probe_errors"] == 0 and s["errors"] == 0
         assert s["codes_rate"] > 0 and not s["wrapped"]  # batches of codes new to the hub
         assert 0 < s["latency_us"]["p50"] <= s["latency_us"]["p99"] <= s["latency_us"]["max"]
-    # The acknowledgements: 1 worker, leases off (the rounds' deployment) and on.
+    # The acknowledgements: 1 worker, leases on (the rounds' deployment) and off.
     acks = doc["rounds"]["acks"]
     assert sorted((a["round"], a["subject"], a["leases"]) for a in acks) == [
-        (r, k, k.endswith("leases")) for r in (0, 1) for k in ("1", "1-leases")]  # fmt: skip
+        (r, k, k == "1") for r in (0, 1) for k in ("1", "1-noleases")]  # fmt: skip
     for a in acks:
         assert a["block"] == blocks[a["round"]]
         assert a["messages"] >= 10 and a["refused"] == 0 and a["verify_rate"] > 0
         assert a["latency_us"]["p50"] <= a["latency_us"]["p99"] <= a["latency_us"]["max"]
-    assert doc["gateway"]["1-leases"]["lease_invalidation"] is True
+    assert doc["gateway"]["1-noleases"]["lease_invalidation"] is False
+    assert doc["gateway"]["1"]["lease_invalidation"] is True
     assert [(f["subject"], len(f["p99"]["per_round"])) for f in doc["acks"]] == [
-        ("1", 2), ("1-leases", 2)]  # fmt: skip
+        ("1-noleases", 2), ("1", 2)]  # fmt: skip
     assert doc["stall"][0]["probes"] == sum(s["probes"] for s in stall)
     page = out.read_text()
     assert "Each point once in each of the 2 rounds" in page
-    assert "| 1 worker, lease_invalidation | on |" in page
+    assert "| 1 worker, lease_invalidation off | off |" in page
+    assert "`lease_invalidation` on (the hub's default): the rounds' deployments" in page
     assert "| 1 worker | " in page.split("## A batch does not stall its worker")[1]
     targets = {t["target"]: t for t in doc["targets"]}
     assert targets["cached single p99 beside 1,000-code miss batches ≤ 10 ms"]["value"] > 0

@@ -9,8 +9,9 @@ signed with the upload key of the corpus' first issuer (its keystore, docs/corpu
 the hub's mark on, one event each for a subject no code carries, so the verifications'
 answers do not change. Each message's time to its 2xx is kept, from ``RAMP_S`` after wrk
 started to ``TAIL_S`` before it ends. The deployments: 1 and 2 workers with
-``lease_invalidation`` off (the default; the rounds' "1" and "2") and on (``-leases``, on a
-Redis of their own, measured here only). ``key.revoke`` takes the same path to its 2xx (its
+``lease_invalidation`` on (the default; the rounds' "1" and "2") and off (``-noleases``, on a
+Redis of their own, measured here only; ``-leases`` in documents of version 5, when off was the
+default). ``key.revoke`` takes the same path to its 2xx (its
 invalidation is announced and confirmed as a status's is: gateway/store/registry.py), so the
 target reads "status / revoke".
 

@@ -75,7 +75,7 @@ def register(sub: Subcommands) -> None:
                    help="skip the cached single codes beside batches")  # fmt: skip
     b.add_argument("--ack-seconds", type=duration, default=2.0,
                    help="per deployment and round: status messages' acknowledgement on busy "
-                   "workers, lease_invalidation off and on (default 2)")  # fmt: skip
+                   "workers, lease_invalidation on and off (default 2)")  # fmt: skip
     b.add_argument("--no-acks", action="store_true",
                    help="skip the acknowledgement latency (and its lease_invalidation "
                    "deployments)")  # fmt: skip

@@ -1,4 +1,4 @@
-"""The bench document's records (``schema: "hcgw-bench"``, version 5): one ``TypedDict`` a section.
+"""The bench document's records (``schema: "hcgw-bench"``, version 6): one ``TypedDict`` a section.
 
 The document is JSON from end to end: ``run.bench`` fills it section by section while the run
 goes, ``--json`` writes it, ``--from-json`` reads it back and ``markdown.render`` writes the
@@ -145,7 +145,7 @@ class Deployment(TypedDict):
     memory_status: NotRequired[MemoryStatus]  # the first deployment only
     memory_cached_sample: NotRequired[float | None]
     open_loop: NotRequired[list[OpenLoopPoint]]  # version 3 only (4: rounds.open_loop)
-    lease_invalidation: NotRequired[bool]  # version 5: on for the acknowledgement deployments
+    lease_invalidation: NotRequired[bool]  # 5: true in -leases only; 6: every deployment
 
 
 class LimitSampleRecord(TypedDict):

@@ -91,9 +91,9 @@ class RoundsConfig:
     connections: int
     max_wait_s: float
     retries: int = 2  # per measurement that others disturbed
-    open_loop_seconds: float = 3.0  # per open-loop point (and 1 s of warm-up before it)
-    stall_seconds: float = 3.0  # per stall measurement
-    ack_seconds: float = 2.0  # per acknowledgement measurement
+    open_loop_seconds: float = 6.0  # per open-loop point (and 1 s of warm-up before it)
+    stall_seconds: float = 6.0  # per stall measurement
+    ack_seconds: float = 4.0  # per acknowledgement measurement
 
 
 Measure = Callable[[], Sample]

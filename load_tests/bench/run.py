@@ -4,15 +4,16 @@ The gateway is measured in several deployments (``plan``): 1 and 2 workers on on
 most workers again under gunicorn instead of our SO_REUSEPORT supervisor, and every worker count
 on a local Redis Cluster (3 masters, 3 replicas, ``load_tests.cluster``); with ``--compare REV``
 every deployment runs once more from a worktree of that revision (``builds``). With the
-acknowledgement measurements (``acks``), 1 and 2 workers with ``lease_invalidation`` on run
-too, on a Redis of their own, measured only there.
+acknowledgement measurements (``acks``), 1 and 2 workers with ``lease_invalidation`` off (every
+other deployment has it on, the hub's default) run too, on a Redis of their own, measured only
+there.
 
 A shared or virtual machine's speed drifts by minutes, so nothing is divided by a figure taken
 minutes away: every deployment and the empty handler are up for the whole run, and the rounds
 (``rounds``, ``interleave``) measure the limits and the gateway in turn, seconds apart, and
 close each with the open-loop latency points on the first deployment (``openloop``), a
 cached single code beside batches of new codes on it (``stall``) and a ``status`` message's
-acknowledgement on 1 and 2 busy workers, leases off and on (``acks``). After the rounds, and
+acknowledgement on 1 and 2 busy workers, leases on and off (``acks``). After the rounds, and
 never during them, comes the py-spy profile of the first deployment (its sampling costs CPU).
 """
 
@@ -84,14 +85,15 @@ class Deployment:
     workers: int
     server: str = "hcgw"  # hcgw serve --workers N (SO_REUSEPORT) | gunicorn (a shared socket)
     store: str = "redis"  # one embedded redis-server | a local Redis Cluster
-    leases: bool = False  # lease_invalidation: measured in the acknowledgement slots only
+    leases: bool = True  # lease_invalidation, the hub's default; off: the acknowledgement slots'
+    # deployments that compare a write's time to its 2xx without leases, measured only there
 
     @property
     def key(self) -> str:
-        """``"1"``, ``"2"``, ``"2-gunicorn"``, ``"1-cluster"``, ``"1-leases"``: the JSON's key
+        """``"1"``, ``"2"``, ``"2-gunicorn"``, ``"1-cluster"``, ``"1-noleases"``: the JSON's key
         for its figures."""
         extra = [x for x in (self.server, self.store) if x not in ("hcgw", "redis")]
-        return "-".join([str(self.workers), *extra, *(["leases"] if self.leases else [])])
+        return "-".join([str(self.workers), *extra, *([] if self.leases else ["noleases"])])
 
     @property
     def label(self) -> str:
@@ -100,8 +102,8 @@ class Deployment:
             text += " (gunicorn)"
         if self.store == "cluster":
             text += ", Redis Cluster"
-        if self.leases:
-            text += ", lease_invalidation"
+        if not self.leases:
+            text += ", lease_invalidation off"
         return text
 
 
@@ -114,7 +116,7 @@ def plan(cfg: BenchConfig) -> list[list[Deployment]]:
     if cfg.cluster:
         groups.append([Deployment(w, store="cluster") for w in cfg.workers])
     if cfg.ack_seconds > 0:
-        groups.append([Deployment(w, leases=True) for w in cfg.workers])
+        groups.append([Deployment(w, leases=False) for w in cfg.workers])
     return groups
 
 
@@ -197,8 +199,8 @@ def settings(cfg: BenchConfig) -> Settings:
 
 def ack_subjects(subjects: list[Subject]) -> tuple[str, ...]:
     """The deployments of the acknowledgement slots: every worker count of ``hcgw serve`` on
-    one Redis, lease_invalidation off (the rounds' own) and on."""
-    return tuple(s.key for s in subjects if s.group.removesuffix("-leases").isdigit())
+    one Redis, lease_invalidation on (the rounds' own) and off."""
+    return tuple(s.key for s in subjects if s.group.removesuffix("-noleases").isdigit())
 
 
 def start(
@@ -228,8 +230,7 @@ def start(
                 entry: Entry = {"label": label, "workers": deployment.workers,
                                          "server": deployment.server, "store": deployment.store,
                                          "build": build.name, "scenarios": {}}  # fmt: skip
-                if deployment.leases:
-                    entry["lease_invalidation"] = True
+                entry["lease_invalidation"] = deployment.leases
                 if deployment is group[0]:
                     if probe is None and build is HEAD:
                         probe = hub.RedisProbe(url)
@@ -242,7 +243,7 @@ def start(
                 subjects.append(Subject(key, label, server.url, deployment.workers, slices,
                                         server.pid, group=deployment.key,
                                         leases=deployment.leases,
-                                        in_blocks=not deployment.leases))  # fmt: skip
+                                        in_blocks=deployment.leases))  # fmt: skip
     return subjects, probe
 
 

@@ -1,4 +1,4 @@
-"""What a bench run measured, round by round, and its JSON (``schema: "hcgw-bench"``, version 5).
+"""What a bench run measured, round by round, and its JSON (``schema: "hcgw-bench"``, version 6).
 
 Every figure of BENCHMARKS.md is computed from these records (``ratios``, ``figures``), at the
 end of a run and again by ``--from-json``: the JSON keeps every round's raw measurement, so a
@@ -15,6 +15,11 @@ Version 5 added issue 11's latency measurements to the rounds' last block: ``rou
 (``StallSample``: a cached single code beside batches of new codes) and ``rounds.acks``
 (``AckSample``: a ``status`` message's time to its 2xx on busy workers); a document of version
 3 or 4 has neither, and the page says they were not measured.
+
+Version 6 has the same records; only what the deployments ran changed: ``lease_invalidation``
+became the hub's default, so the rounds' deployments have it on and the acknowledgement slots
+compare them with ``-noleases`` ones (version 5: off in the rounds, on in ``-leases``; each
+gateway entry now says ``lease_invalidation`` either way).
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ from load_tests.bench.document import (
 )
 
 SCHEMA = "hcgw-bench"
-SCHEMA_VERSION = 5
-READABLE = (3, 4, 5)  # versions --from-json and --agree read (3: open-loop points after the
+SCHEMA_VERSION = 6
+READABLE = (3, 4, 5, 6)  # versions --from-json and --agree read (3: open-loop points after the
 # rounds; 3 and 4: no stall or acknowledgement measurements)
 
 

@@ -241,8 +241,7 @@ def acks(figures: list[AckFigure], bounds: Bounds, labels: dict[str, str]) -> li
         f"({figures[0].samples[0].connections} connections), one connection sends `status` "
         "messages one after another (each signed before its clock starts, one event for a "
         "subject no code carries, from the hub's mark on): each message's time to its 2xx. "
-        "`lease_invalidation` off: the rounds' deployments; on: the same worker counts on a "
-        f"Redis of their own, measured only here. Once in each of the {rounds} rounds, in "
+        f"{_ack_deployments(figures)} Once in each of the {rounds} rounds, in "
         "its last block: medians over the rounds (range in brackets), marked (shown, not "
         "counted) as an open-loop point is, or when the hub refused a message. With leases a "
         "write is acknowledged once every worker holding a live lease has confirmed its "
@@ -286,3 +285,14 @@ def memory(one: Deployment) -> list[str]:
         f"| stored status (provinces_sim prime) | {n(ms_.get('statuses'))} | "
         f"{n(ms_.get('bytes_per_status'), 1)} | {n(ms_.get('memory_usage_sample'), 1)} |",
     ]
+
+
+def _ack_deployments(figures: list[AckFigure]) -> str:
+    """Which of the acknowledgement deployments are the rounds' own: those with leases since
+    version 6, when they became the hub's default; those without before."""
+    rounds_have_leases = any(f.leases and "-" not in f.subject for f in figures)
+    if rounds_have_leases:
+        return ("`lease_invalidation` on (the hub's default): the rounds' deployments; off: "
+                "the same worker counts on a Redis of their own, measured only here.")  # fmt: skip
+    return ("`lease_invalidation` off: the rounds' deployments; on: the same worker counts on "
+            "a Redis of their own, measured only here.")  # fmt: skip
