@@ -25,7 +25,9 @@ from typed_json import mismatches
 
 
 def by_name(d: BenchDoc) -> dict[str, Target]:
-    return {t.name.split(" ≥")[0].split(":")[0]: t for t in record_targets(d, view(d))}
+    # issue 4's targets (issue 11's goals for the same figures restate their ratios)
+    return {t.name.split(" ≥")[0].split(":")[0]: t for t in record_targets(d, view(d))
+            if not t.restates}  # fmt: skip
 
 
 def median(t: Target) -> float:
@@ -98,7 +100,7 @@ def test_benchmarks_md_holds_every_figure_with_its_range_and_how_to_reproduce() 
         "## A batch does not stall its worker",
         "## The write side: a `status` message's acknowledgement on busy workers",
         "| cached single p99 beside 1,000-code miss batches ≤ 10 ms | 6.00 | 10.00 (10 ms) |",
-        "Met: 8 of 11 counted (11 targets).",
+        "Met: 9 of 16 counted (16 targets).",
     ):
         assert needle in text, needle  # fmt: skip
 

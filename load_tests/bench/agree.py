@@ -76,7 +76,7 @@ def entries(doc: BenchDoc) -> dict[str, Entry]:
         out |= _compare(doc, v)
     else:
         for t in record_targets(doc, v):
-            if t.ratio is not None:
+            if t.ratio is not None and not t.restates:  # a ratio once
                 out[f"target: {t.name}"] = _entry(t.ratio, t.marks)
     return out
 
