@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 
 from factory import GD, MSGPACK, NOW, World, bearer
 from gateway.core.crypto import generate_private_key
@@ -133,7 +134,9 @@ async def test_a_write_no_other_worker_leases_is_acknowledged_in_one_round_trip(
             await a.hub.redis.hset(keys.LEASES, "other", now_ms + LEASE_MS)
             await a.hub.redis.hset(keys.CONFIRMED, "other", "0-0")
         seen: list[str] = []
-        async with a.hub.redis.monitor() as monitor:
+        redis = a.hub.redis
+        assert isinstance(redis, Redis)  # one Redis: MONITOR is not a cluster command
+        async with redis.monitor() as monitor:
             await asyncio.sleep(0.05)  # MONITOR is on before the write is sent
             post = asyncio.ensure_future(
                 a.post(f"/v1/issuers/{GD}/status", data=yellow(world), headers=MSGPACK)
