@@ -109,6 +109,29 @@ async def test_a_second_look_takes_the_outcome_from_redis(make_hub: MakeHub) -> 
     assert after["miss"] == before["miss"]
 
 
+async def test_an_outcome_another_worker_cached_is_kept_in_this_ones_local_layer(
+    make_hub: MakeHub,
+) -> None:
+    """A worker that met a code another worker had checked first took its outcome from Redis
+    every time, decoding the code again and, with leases, never answering it from memory: in
+    the bench, the deployment started second on a Redis verified cached batches at 62,000
+    codes/s with 2 workers, against 161,000 with that Redis to itself."""
+    a = await make_hub()
+    b = await make_hub(a.world, a.clock)
+    for iss in (GD, BJ):
+        r = await a.post(f"/v1/issuers/{iss}/keys", data=a.world.key_add(iss), headers=MSGPACK)
+        assert r.status == 201, await r.text()
+    codes = [a.world.code((GD, BJ)[i % 2]) for i in range(30)]
+    assert all(v["valid"] for v in await verify_batch(a, codes))
+    await cached(a, codes)
+    assert all(v["valid"] for v in await verify_batch(b, codes))  # from Redis
+    before = cache_counts(await (await b.get("/metrics")).text(), "local")
+    assert all(v["valid"] for v in await verify_batch(b, codes))
+    after = cache_counts(await (await b.get("/metrics")).text(), "local")
+    assert after["hit"] - before.get("hit", 0) == 30
+    assert after["miss"] == before["miss"]
+
+
 async def test_scripts_forgotten_by_redis_are_loaded_again(make_hub: MakeHub) -> None:
     hub = await hub_without_local_cache(make_hub)
     await verify_batch(hub, [hub.world.code(GD)])

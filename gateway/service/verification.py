@@ -3,10 +3,11 @@
 For each code: the local layer (digest → decoded code + signature outcome), else strict
 decoding; then one shared Redis round trip (registry stamp, subject statuses, cached
 signature outcomes for local misses, the client's rate charge); then the trust snapshot for
-that stamp, steps 2–6, the signature (cached, or checked and then cached in both layers),
-steps 8–9 and the colour; then metrics. Nothing is cached for a code that does not decode or
-whose key is not found, and an invalid signature only in the local layer: what a client can
-forge must not reach Redis (docs/caching.md, "What one client can make the hub remember").
+that stamp, steps 2–6, the signature (cached, or checked and then cached in both layers; an
+outcome from Redis is kept in the local layer too), steps 8–9 and the colour; then metrics.
+Nothing is cached for a code that does not decode or whose key is not found, and an invalid
+signature only in the local layer: what a client can forge must not reach Redis
+(docs/caching.md, "What one client can make the hub remember").
 
 A batch must not hold the event loop: decoding and the signature checks of 1,000 new codes take
 50–150 ms, and a cached single code behind them would wait for all of it (issue 11). So the
@@ -183,6 +184,8 @@ class VerificationService:
                         out.append(MALFORMED)  # a place only: judged once its signature is checked
                         continue
                     w.signature_valid = cached
+                    if w.code.exp > now:  # another worker checked it: this one keeps it too
+                        self._local.put(w.digest, Checked(w.code, cached), now)
                 out.append(judge(w.code, w.signature_valid, now, status))
                 if slices.due():
                     await slices.pause()
