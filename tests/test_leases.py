@@ -136,12 +136,9 @@ async def test_a_write_no_other_worker_leases_is_acknowledged_in_one_round_trip(
         seen: list[str] = []
         redis = a.hub.redis
         assert isinstance(redis, Redis)  # one Redis: MONITOR is not a cluster command
-        async with redis.monitor() as monitor:
-            await asyncio.sleep(0.05)  # MONITOR is on before the write is sent
-            post = asyncio.ensure_future(
-                a.post(f"/v1/issuers/{GD}/status", data=yellow(world), headers=MSGPACK)
-            )
-            assert (await post).status == 200
+        async with redis.monitor() as monitor:  # on once Redis has answered MONITOR's OK
+            r = await a.post(f"/v1/issuers/{GD}/status", data=yellow(world), headers=MSGPACK)
+            assert r.status == 200
             await a.hub.redis.echo("written")  # MONITOR shows commands in the order they ran
             while not seen or "written" not in seen[-1]:
                 seen.append(str(await asyncio.wait_for(monitor.next_command(), 5)))
