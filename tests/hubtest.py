@@ -19,6 +19,7 @@ from factory import MSGPACK, NOW, World, bearer
 from gateway.core.crypto import generate_private_key
 from gateway.core.model import Alg
 from gateway.web.app import create_app
+from gateway.web.connections import ConnectionLimits, HubRunner
 from gateway.web.hub import HUB, Hub
 from load_tests.cluster import LocalCluster
 
@@ -53,18 +54,49 @@ class Clock:
         return self.now
 
 
+class HubTestServer(TestServer):
+    """The hub's own listener, as ``hcgw serve`` runs it (``HubRunner``: its connections and
+    the fast path of ``POST /v1/verify``), under aiohttp's test client; ``fast_path=False``:
+    every request by aiohttp's way."""
+
+    def __init__(
+        self, app: web.Application, *, fast_path: bool = True, header_timeout: float = 30.0
+    ) -> None:
+        super().__init__(app)
+        self.fast_path = fast_path
+        self.limits = ConnectionLimits(max_connections=4096, header_timeout=header_timeout)
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return HubRunner(self.app, limits=self.limits, fast_path=self.fast_path)
+
+
 class HubClient(TestClient[web.Request, web.Application]):
     """aiohttp's test client of one hub, with the World that signs what it is sent and the clock
     it reads; ``.hub`` is its composition root, there once the server has started."""
 
-    def __init__(self, app: web.Application, world: World, clock: Clock) -> None:
-        super().__init__(TestServer(app))
+    def __init__(
+        self,
+        app: web.Application,
+        world: World,
+        clock: Clock,
+        *,
+        fast_path: bool = True,
+        header_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(HubTestServer(app, fast_path=fast_path, header_timeout=header_timeout))
         self.world = world
         self.clock = clock
 
     @property
     def hub(self) -> Hub:
         return self.app[HUB]
+
+    @property
+    def fast_answered(self) -> int:
+        """Requests the fast path of ``POST /v1/verify`` has answered (0 without one)."""
+        runner = self.server.runner
+        fast = runner.fast_path if isinstance(runner, HubRunner) else None
+        return 0 if fast is None else fast.answered
 
 
 class MakeHub(Protocol):
@@ -76,6 +108,8 @@ class MakeHub(Protocol):
         clock: Clock | None = None,
         *,
         url: str | None = None,
+        fast_path: bool = True,
+        header_timeout: float = 30.0,
         **overrides: Any,
     ) -> HubClient: ...
 
@@ -107,6 +141,8 @@ async def make_hub(
         clock: Clock | None = None,
         *,
         url: str | None = None,
+        fast_path: bool = True,
+        header_timeout: float = 30.0,
         **overrides: Any,
     ) -> HubClient:
         world = world or World.make()
@@ -121,7 +157,7 @@ async def make_hub(
             hub_key=generate_private_key(Alg.ED25519),
             clock=clock,
         )
-        client = HubClient(app, world, clock)
+        client = HubClient(app, world, clock, fast_path=fast_path, header_timeout=header_timeout)
         await client.start_server()  # as pytest-aiohttp's aiohttp_client does
         clients.append(client)
         return client

@@ -85,12 +85,12 @@ async def test_past_the_inflight_limit_the_hub_answers_503_overloaded_at_once(
 
 async def test_an_unexpected_error_is_a_500_without_a_trace(aiohttp_client: AiohttpClient) -> None:
     from gateway.metrics import Metrics
-    from gateway.web.middleware import make_middlewares
+    from gateway.web.middleware import Gate
 
     async def broken(request: web.Request) -> web.Response:
         raise RuntimeError("secret internals")
 
-    app = web.Application(middlewares=make_middlewares(Metrics([GD]), 10))
+    app = web.Application(middlewares=[Gate(Metrics([GD]), 10).middleware])
     app.router.add_get("/broken", broken)
     client = await aiohttp_client(app)
     r = await client.get("/broken")

@@ -28,7 +28,7 @@ from gateway.core.model import Domain
 from gateway.launch import free_port
 from gateway.metrics import Metrics
 from gateway.metrics.logs import JsonLines
-from gateway.web.middleware import make_middlewares
+from gateway.web.middleware import Gate
 from gateways import GatewayProcess
 
 ID_NUMBER = "11010119900307777X"  # the shape of a resident ID number (GB 11643)
@@ -161,7 +161,7 @@ async def test_a_500_logs_where_it_happened_but_not_what_the_exception_said(
     async def broken(request: web.Request) -> web.Response:
         raise RuntimeError(f"lookup failed for {ID_NUMBER} with {VERIFY_TOKEN}")
 
-    app = web.Application(middlewares=make_middlewares(Metrics([GD]), 10))
+    app = web.Application(middlewares=[Gate(Metrics([GD]), 10).middleware])
     app.router.add_get("/broken", broken)
     client = await aiohttp_client(app)
     caplog.set_level(logging.DEBUG)

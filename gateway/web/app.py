@@ -13,7 +13,7 @@ from gateway.config import Settings
 from gateway.core.crypto import PrivateKey
 from gateway.metrics import Metrics
 from gateway.web.hub import HUB, hub_context
-from gateway.web.middleware import make_middlewares
+from gateway.web.middleware import GATE, Gate
 from gateway.web.routes import add_operator_routes, add_routes
 
 
@@ -25,7 +25,9 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     metrics = Metrics(i.iss for i in settings.issuers)
-    app = web.Application(middlewares=make_middlewares(metrics, settings.max_inflight))
+    gate = Gate(metrics, settings.max_inflight)
+    app = web.Application(middlewares=[gate.middleware])
+    app[GATE] = gate  # for gateway.web.fastpath, which passes requests through it too
     app.cleanup_ctx.append(hub_context(settings, redis_url, hub_key, metrics, clock))
     add_routes(app, operator_views=not settings.admin_listen)
     return app

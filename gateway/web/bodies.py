@@ -7,6 +7,7 @@ that is not a code becomes ``None`` here and a ``MALFORMED`` verdict in the serv
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import msgpack
@@ -32,14 +33,7 @@ async def read_body(
     request: web.Request, limit: int, allowed: tuple[str, ...]
 ) -> tuple[str, bytes]:
     """(media type, body), or 413 then 415 in the SPEC's precedence."""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise BodyTooLarge(f"the body is over {limit} bytes")
-    # Checked before reading. The hub's listener does not inflate bodies (web.connections), so any
-    # encoding, br and zstd included, reaches this 415.
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("identity", ""):
-        raise UnsupportedMediaType("a body with a Content-Encoding is not accepted; send identity")
+    _check_head(request.content_length, request.headers, limit)
     await send_continue(request)  # only now: a 413 or 415 above is answered without a 100
     chunks, total = [], 0
     try:
@@ -52,10 +46,32 @@ async def read_body(
         raise BadRequest("the body is not well-formed (chunked encoding or length)") from exc
     except ConnectionResetError as exc:  # the client went away: its error, not the hub's 500
         raise BadRequest("the connection closed before the body was complete") from exc
-    kind = media_type(request.headers.get("Content-Type"))
+    return _kind(request.headers, allowed), b"".join(chunks)
+
+
+async def whole_body(
+    headers: Mapping[str, str], body: bytes, limit: int, allowed: tuple[str, ...]
+) -> tuple[str, bytes]:
+    """``read_body`` for a body that has arrived whole (``gateway.web.fastpath``)."""
+    _check_head(len(body), headers, limit)
+    return _kind(headers, allowed), body
+
+
+def _check_head(length: int | None, headers: Mapping[str, str], limit: int) -> None:
+    if length is not None and length > limit:
+        raise BodyTooLarge(f"the body is over {limit} bytes")
+    # Checked before reading. The hub's listener does not inflate bodies (web.connections), so any
+    # encoding, br and zstd included, reaches this 415.
+    encoding = headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("identity", ""):
+        raise UnsupportedMediaType("a body with a Content-Encoding is not accepted; send identity")
+
+
+def _kind(headers: Mapping[str, str], allowed: tuple[str, ...]) -> str:
+    kind = media_type(headers.get("Content-Type"))
     if kind not in allowed:
         raise UnsupportedMediaType(f"Content-Type must be one of {', '.join(allowed)}")
-    return kind, b"".join(chunks)
+    return kind
 
 
 def _from_text(text: Any) -> bytes | None:

@@ -37,7 +37,10 @@ from aiohttp.streams import StreamReader
 
 from gateway.errors import HcgwError, Overloaded
 from gateway.metrics.logs import ErrorLog
+from gateway.web.fastpath import FastPath
+from gateway.web.middleware import GATE
 from gateway.web.protocol import (
+    FAST_PATH_SUPPORTED,
     MAX_HEADERS,
     MAX_LINE,
     HubRequestHandler,
@@ -125,6 +128,7 @@ class HubServer(web.Server):
         count_error: Callable[[str], None],
         loop: asyncio.AbstractEventLoop,
         handler_cancellation: bool = False,
+        fast: FastPath | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -139,6 +143,7 @@ class HubServer(web.Server):
         self._count_error = count_error
         self._event_loop = loop
         self._handler_kwargs = kwargs
+        self._fast = fast
         self._open: dict[HubRequestHandler, None] = {}  # oldest first
         self._errors_log = ErrorLog()
         self.tally = _Tally(loop, limits.max_connections)
@@ -157,6 +162,7 @@ class HubServer(web.Server):
             header_timeout=self._limits.header_timeout,
             on_late_head=self._late_head,
             on_refusal=self.refused,
+            fast=self._fast,
             **self._handler_kwargs,
         )
 
@@ -279,8 +285,15 @@ class HubRunner(web.AppRunner):
         count_error: Callable[[str], None] = lambda error: None,
         access_log: logging.Logger | None = None,
         shutdown_timeout: float = 60.0,
+        fast_path: bool = True,
     ) -> None:
         super().__init__(app, shutdown_timeout=shutdown_timeout)
+        # The hub's own app answers POST /v1/verify by the fast path; an operator app has none.
+        self._fast = FastPath(app) if fast_path and GATE in app else None
+        if self._fast is not None and not FAST_PATH_SUPPORTED:  # pragma: no cover
+            log.warning(
+                "this aiohttp lacks what the fast path needs: aiohttp answers every request"
+            )
         self._limits = limits
         self._count_error = count_error
         self._handler_kwargs: dict[str, Any] = {
@@ -292,6 +305,10 @@ class HubRunner(web.AppRunner):
             "access_log": access_log,
         }
 
+    @property
+    def fast_path(self) -> FastPath | None:
+        return self._fast
+
     async def _make_server(self) -> web.Server:
         plain = await super()._make_server()  # starts the app; its handler and factory are kept
         return HubServer(
@@ -301,5 +318,6 @@ class HubRunner(web.AppRunner):
             limits=self._limits,
             count_error=self._count_error,
             loop=asyncio.get_running_loop(),
+            fast=self._fast,
             **self._handler_kwargs,
         )

@@ -6,56 +6,62 @@ middleware. Every handler reads the clock at most once, through the hub.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from gateway.core.model import Verdict
 from gateway.core.wire import encode_b64url
 from gateway.errors import HcgwError, Unavailable
 from gateway.web import bodies
 from gateway.web.answers import json_response
-from gateway.web.hub import HUB
+from gateway.web.hub import HUB, Hub
 from gateway.web.verdicts import encode_verdict, encode_verdicts
 from gateway.web.verdicts import render_verdict as render_verdict  # the dict form, for tests
 
+BodyReader = Callable[[int, tuple[str, ...]], Awaitable[tuple[str, bytes]]]
 
-def _answer(request: web.Request, encode: Callable[[bool], bytes]) -> web.Response:
-    if bodies.wants_msgpack(request.headers.get("Accept")):
+
+def _answer(accept: str | None, encode: Callable[[bool], bytes]) -> web.Response:
+    if bodies.wants_msgpack(accept):
         return web.Response(body=encode(True), content_type=bodies.MSGPACK)
     return web.Response(body=encode(False), content_type=bodies.JSON, charset="utf-8")
 
 
-async def _verify(request: web.Request, batch: bool) -> list[Verdict]:
-    hub = request.app[HUB]
+async def answer_verification(
+    hub: Hub, headers: Mapping[str, str], read: BodyReader, *, batch: bool
+) -> web.Response:
+    """``/v1/verify`` or ``/v1/verify/batch``: ``read(limit, media types)`` gives the body.
+    aiohttp's handlers below call it, and so does ``gateway.web.fastpath``."""
     now = int(hub.clock())
-    client = hub.clients.authenticate(request.headers.get("Authorization", ""), "verify")
+    client = hub.clients.authenticate(headers.get("Authorization", ""), "verify")
     try:
         if batch:
-            kind, body = await bodies.read_body(
-                request, bodies.BATCH_MAX, (bodies.MSGPACK, bodies.JSON)
-            )
+            kind, body = await read(bodies.BATCH_MAX, (bodies.MSGPACK, bodies.JSON))
             envelopes = bodies.batch_codes(kind, body)
         else:
-            kind, body = await bodies.read_body(
-                request, bodies.SINGLE_MAX, (bodies.MSGPACK, bodies.TEXT, bodies.JSON)
-            )
+            kind, body = await read(bodies.SINGLE_MAX, (bodies.MSGPACK, bodies.TEXT, bodies.JSON))
             envelopes = [bodies.single_code(kind, body)]
     except HcgwError:
         await hub.verification.charge(client)  # 429 goes first
         raise
-    return await hub.verification.verify(envelopes, now, client)
+    verdicts = await hub.verification.verify(envelopes, now, client)
+    accept = headers.get("Accept")
+    if batch:
+        return _answer(accept, lambda as_msgpack: encode_verdicts(verdicts, as_msgpack=as_msgpack))
+    (verdict,) = verdicts
+    return _answer(accept, lambda as_msgpack: encode_verdict(verdict, as_msgpack=as_msgpack))
 
 
 async def verify_one(request: web.Request) -> web.Response:
-    (verdict,) = await _verify(request, batch=False)
-    return _answer(request, lambda as_msgpack: encode_verdict(verdict, as_msgpack=as_msgpack))
+    read = functools.partial(bodies.read_body, request)
+    return await answer_verification(request.app[HUB], request.headers, read, batch=False)
 
 
 async def verify_batch(request: web.Request) -> web.Response:
-    verdicts = await _verify(request, batch=True)
-    return _answer(request, lambda as_msgpack: encode_verdicts(verdicts, as_msgpack=as_msgpack))
+    read = functools.partial(bodies.read_body, request)
+    return await answer_verification(request.app[HUB], request.headers, read, batch=True)
 
 
 async def trust_list(request: web.Request) -> web.Response:

@@ -1,4 +1,4 @@
-"""The two middlewares: in-flight limit and error rendering (with the request timer).
+"""The hub's one middleware, ``Gate``: the in-flight limit, errors rendered, requests timed.
 
 Every error leaves here as ``{"error", "detail"}`` JSON (SPEC §7); handlers only raise. Each
 error answer is counted and logged as one JSON line (``gateway.metrics.logs``); anything
@@ -9,11 +9,13 @@ counted by route, method and status, whatever became of it.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http import HttpVersion10
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Handler
 
 from gateway.errors import BadRequest, HcgwError, MethodNotAllowed, NotFound, Overloaded
 from gateway.metrics import Metrics
@@ -35,70 +37,93 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def make_middlewares(metrics: Metrics, max_inflight: int) -> list[Middleware]:
-    inflight = 0
-    metrics.watch_inflight(lambda: inflight)
-    errors_log = ErrorLog()
+class Gate:
+    """What every request of the hub passes: the in-flight limit, the error rendering and the
+    request's count and time. ``middleware`` is its aiohttp form; ``gateway.web.fastpath``
+    passes the verification requests it answers through ``answer`` itself."""
+
+    def __init__(self, metrics: Metrics, max_inflight: int) -> None:
+        self.inflight = 0
+        self._metrics = metrics
+        self._max_inflight = max_inflight
+        self._errors_log = ErrorLog()
+        metrics.watch_inflight(lambda: self.inflight)
 
     @web.middleware
-    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.version < HttpVersion10:  # a request line without a version: HTTP/0.9
+            return await self.answer(_route(request), request.method, False, _refuse_http09)
+        counted = request.path not in UNLIMITED_PATHS  # probes, operator views
+        call = functools.partial(handler, request)
+        return await self.answer(_route(request), request.method, counted, call)
+
+    async def answer(
+        self,
+        route: str,
+        method: str,
+        counted: bool,
+        call: Callable[[], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """``call``'s answer, or the error it raised as SPEC §7 JSON; timed and counted."""
         started = time.perf_counter()
         status = NO_ANSWER
         try:
-            response = await answer(request, handler)
-            status = response.status
-            return response
-        except web.HTTPException as exc:  # below 400 (a 304, a redirect): aiohttp renders it
-            status = exc.status
-            raise
-        finally:
-            metrics.observe_request(
-                _route(request), request.method, status, time.perf_counter() - started
-            )
-
-    async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal inflight
-        counted = request.path not in UNLIMITED_PATHS  # probes, operator views
-        try:
-            if request.version < HttpVersion10:  # a request line without a version: HTTP/0.9
-                raise BadRequest("HTTP/0.9 is not served; send HTTP/1.1")
-            if counted:
-                if inflight >= max_inflight:
-                    raise Overloaded(f"over {max_inflight} requests in flight")
-                inflight += 1
-            try:
-                return await handler(request)
-            finally:
-                if counted:
-                    inflight -= 1
+            response = await self._answer(counted, call)
         except HcgwError as exc:
-            return failed(request, exc)
+            response = self._failed(route, method, exc)
         except web.HTTPMethodNotAllowed as exc:
             allow = ", ".join(sorted(exc.allowed_methods))
-            return failed(
-                request,
-                MethodNotAllowed(f"{request.method} is not allowed here", headers={"Allow": allow}),
+            response = self._failed(
+                route,
+                method,
+                MethodNotAllowed(f"{method} is not allowed here", headers={"Allow": allow}),
             )
         except web.HTTPNotFound:
-            return failed(request, NotFound("no such resource"))  # the path stays out of logs
+            response = self._failed(route, method, NotFound("no such resource"))  # no path logged
         except web.HTTPException as exc:  # aiohttp's own refusals; keep the status, our shape
-            if exc.status < 400:
+            if exc.status < 400:  # a 304, a redirect: aiohttp renders it
+                self._metrics.observe_request(
+                    route, method, exc.status, time.perf_counter() - started
+                )
                 raise
             error = "bad_request" if exc.status < 500 else "unavailable"
-            metrics.count_error(error, _route(request))
-            errors_log.error(exc.status, error, _route(request), request.method, exc.reason)
-            return json_response({"error": error, "detail": exc.reason}, status=exc.status)
+            self._metrics.count_error(error, route)
+            self._errors_log.error(exc.status, error, route, method, exc.reason)
+            response = json_response({"error": error, "detail": exc.reason}, status=exc.status)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a 500, logged
-            metrics.count_error("internal", _route(request))
-            errors_log.exception(exc, _route(request), request.method)
-            return json_response(
+            self._metrics.count_error("internal", route)
+            self._errors_log.exception(exc, route, method)
+            response = json_response(
                 {"error": "internal", "detail": "an unexpected error; it has been logged"},
                 status=500,
             )
+        except BaseException:  # cancelled: the client went away, or the worker stops
+            self._metrics.observe_request(route, method, status, time.perf_counter() - started)
+            raise
+        self._metrics.observe_request(route, method, response.status, time.perf_counter() - started)
+        return response
 
-    def failed(request: web.Request, exc: HcgwError) -> web.Response:
-        metrics.count_error(exc.error, _route(request))
-        errors_log.error(exc.status, exc.error, _route(request), request.method, exc.detail)
+    async def _answer(
+        self, counted: bool, call: Callable[[], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if not counted:
+            return await call()
+        if self.inflight >= self._max_inflight:
+            raise Overloaded(f"over {self._max_inflight} requests in flight")
+        self.inflight += 1
+        try:
+            return await call()
+        finally:
+            self.inflight -= 1
+
+    def _failed(self, route: str, method: str, exc: HcgwError) -> web.Response:
+        self._metrics.count_error(exc.error, route)
+        self._errors_log.error(exc.status, exc.error, route, method, exc.detail)
         return error_response(exc)
 
-    return [errors]
+
+GATE = web.AppKey("gate", Gate)
+
+
+async def _refuse_http09() -> web.StreamResponse:
+    raise BadRequest("HTTP/0.9 is not served; send HTTP/1.1")

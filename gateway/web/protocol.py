@@ -7,14 +7,18 @@ log names only the parser's exception class. It also closes a connection that ha
 complete request head ``header_timeout`` seconds after it opened (later requests are held to the
 same time by aiohttp's keep-alive deadline; aiohttp 3.13 never closes a connection that sends
 nothing), and answers ``Expect: 100-continue`` only when the hub starts reading the body
-(``send_continue``), after the checks that may answer first. ``gateway.web.connections`` holds
-the connections together: the cap, the open-file limit and shutdown.
+(``send_continue``), after the checks that may answer first. It hands the requests that
+``gateway.web.fastpath`` answers alone to it, in request order (``data_received``).
+``gateway.web.connections`` holds the connections together: the cap, the open-file limit and
+shutdown.
 
 Besides the documented API this relies on ``RequestHandler._request_in_progress`` (checked at
-import). The subclass is the same on aiohttp 3.13.3 and 3.14.5, and tests/test_http_*.py pass on
-both but for one: aiohttp 3.13 does not enforce ``max_headers``, so there a request with 5,000
-headers is served. Only the hub's own listeners (``hcgw serve``) have these guards; the gunicorn
-deployment the bench compares has aiohttp's.
+import), and the fast path on the attributes named in ``_FAST_PATH_NEEDS`` (without one of them
+it is off). The subclass was the same on aiohttp 3.13.3 and 3.14.5, and tests/test_http_*.py
+passed on both but for one (aiohttp 3.13 does not enforce ``max_headers``, so there a request
+with 5,000 headers is served), before the fast path; the fast path is tested on 3.14.5. Only
+the hub's own listeners (``hcgw serve``) have these guards; the gunicorn deployment the bench
+compares has aiohttp's.
 """
 
 from __future__ import annotations
@@ -23,17 +27,22 @@ import asyncio
 import logging
 import sys
 import traceback
+from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.errors import BadRequest, HcgwError, MethodNotAllowed
 from gateway.web.answers import json_response
+
+if TYPE_CHECKING:
+    from gateway.web.fastpath import FastPath
 
 log = logging.getLogger("hcgw.connections")
 
@@ -45,6 +54,16 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 if "_request_in_progress" not in web.RequestHandler.__slots__:  # pragma: no cover
     # Without it every connection would look idle: shutdown and the cap would cut requests.
     raise ImportError("gateway.web.protocol needs aiohttp's RequestHandler._request_in_progress")
+
+# What the fast path (``gateway.web.fastpath``) reads and sets of aiohttp's connection: its
+# queue of parsed requests, the future its request loop parks on, and its keep-alive deadline.
+# Without one of them every request takes aiohttp's way, and the log says so once.
+_FAST_PATH_NEEDS = ("_messages", "_waiter", "_keepalive", "_keepalive_handle",
+                    "_keepalive_timeout", "_next_keepalive_close_time", "_parser",
+                    "_request_count")  # fmt: skip
+_SLOTS = {name for cls in web.RequestHandler.__mro__ for name in getattr(cls, "__slots__", ())}
+FAST_PATH_SUPPORTED = all(name in _SLOTS for name in _FAST_PATH_NEEDS)
+_FAST_QUEUE_MAX = 32  # requests one connection may have waiting for the fast path (aiohttp: 32)
 
 
 def in_request(connection: web.RequestHandler) -> bool:
@@ -85,6 +104,10 @@ class HubRequestHandler(web.RequestHandler):
     """One connection: the header deadline, JSON refusals, nothing of the request in the log."""
 
     __slots__ = (
+        "_answered",
+        "_fast",
+        "_fast_queue",
+        "_fast_task",
         "_head_deadline",
         "_head_timeout",
         "_on_late_head",
@@ -99,9 +122,15 @@ class HubRequestHandler(web.RequestHandler):
         header_timeout: float,
         on_late_head: Callable[[], None],
         on_refusal: Callable[[HcgwError, BaseException | None], None],
+        fast: FastPath | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(manager, **kwargs)
+        # An access log would miss what the fast path answers: with one, aiohttp answers all.
+        self._fast = fast if FAST_PATH_SUPPORTED and self.access_logger is None else None
+        self._fast_queue: deque[tuple[RawRequestMessage, StreamReader]] = deque()
+        self._fast_task: asyncio.Task[None] | None = None
+        self._answered = 0  # requests answered, by aiohttp or the fast path; aiohttp counts parsed
         self._head_timeout = header_timeout
         self._on_late_head = on_late_head
         self._on_refusal = on_refusal
@@ -130,11 +159,106 @@ class HubRequestHandler(web.RequestHandler):
         self._on_late_head()
 
     def data_received(self, data: bytes) -> None:
+        """Parse as aiohttp does; then the fast path may take the requests that came, when it
+        can answer them in order: aiohttp's loop is parked with nothing queued (whatever is in
+        flight is the fast path's), or it is between requests with every request so far
+        answered (its resumption, queued before the fast path's task, finds nothing and
+        parks)."""
+        if self._fast is None:
+            self._parse(data)
+            return
+        waiter = self._waiter
+        parked = waiter is not None and not waiter.done()
+        between = waiter is None and not self._messages and self._answered == self._request_count
+        if parked:
+            self._waiter = None  # aiohttp stays parked while the requests that came are looked at
+        try:
+            self._parse(data)
+        finally:
+            if parked:
+                self._waiter = waiter
+        if parked and waiter is not None:
+            self._take_fast(waiter)
+        elif between and self._messages and all(self._fast_answers(m) for m in self._messages):
+            self._take_fast(None)  # all or none: aiohttp's loop would answer what is left first
+
+    def _parse(self, data: bytes) -> None:
         try:
             super().data_received(data)
         except Exception as exc:  # noqa: BLE001 - asyncio would log it with the bytes it holds
             log.error("closing a connection: the HTTP parser raised %s", type(exc).__name__)
             self.force_close()
+
+    def _fast_answers(self, queued: tuple[Any, StreamReader]) -> bool:
+        message, payload = queued
+        return (
+            self._fast is not None
+            and isinstance(message, RawRequestMessage)  # not a parser's refusal
+            and self._fast.eligible(message, payload)
+        )
+
+    def _take_fast(self, waiter: asyncio.Future[None] | None) -> None:
+        """Move the requests at the head of aiohttp's queue that the fast path answers to its
+        own queue, in order; aiohttp's loop is woken for the rest once the fast path is done."""
+        queue = self._messages
+        # A paused read holds aiohttp's way until its loop drains the queue (aiohttp 3.14).
+        while (
+            queue
+            and not getattr(self, "_buffer_paused", False)
+            and len(self._fast_queue) < _FAST_QUEUE_MAX
+            and self._fast_answers(queue[0])
+        ):
+            message, payload = queue.popleft()
+            if self._parser is not None and hasattr(self._parser, "message_consumed"):
+                self._parser.message_consumed()  # a slot of aiohttp 3.14's parser freed
+            self._fast_queue.append((message, payload))  # type: ignore[arg-type]
+        if self._fast_task is None:
+            if self._fast_queue:
+                self._fast_task = self._loop.create_task(self._answer_fast())
+            elif queue and waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    async def _answer_fast(self) -> None:
+        fast = self._fast
+        assert fast is not None
+        loop = self._loop
+        try:
+            while self._fast_queue and self.transport is not None and not self._closing():
+                message, payload = self._fast_queue.popleft()
+                self.head_received()
+                self._request_in_progress = True
+                try:
+                    self._manager.requests_count += 1  # type: ignore[union-attr]
+                    answer = await fast.answer(message, payload)
+                    if self.transport is not None:
+                        self.transport.write(answer)
+                finally:
+                    self._request_in_progress = False
+                    self._answered += 1
+                self._keepalive = True  # as aiohttp's loop, after each request
+                self._next_keepalive_close_time = loop.time() + self._keepalive_timeout
+                if self._keepalive_handle is None:
+                    self._keepalive_handle = loop.call_at(
+                        self._next_keepalive_close_time, self._process_keepalive
+                    )
+        except Exception as exc:  # noqa: BLE001 - the gate answers every error; this is a bug
+            log.error("closing a connection: the fast path raised %s", type(exc).__name__)
+            self.force_close()
+        finally:
+            self._fast_task = None
+            self._fast_queue.clear()
+            waiter = self._waiter  # aiohttp's loop takes whatever came after
+            if waiter is not None and not waiter.done() and self._messages:
+                waiter.set_result(None)
+
+    def _closing(self) -> bool:
+        return self._force_close or self._close
+
+    def _process_keepalive(self) -> None:
+        if self._fast_task is not None:  # busy: the fast path sets the next deadline
+            self._keepalive_handle = None
+            return
+        super()._process_keepalive()
 
     def handle_error(
         self,
@@ -155,7 +279,10 @@ class HubRequestHandler(web.RequestHandler):
         if self.continue_expected:  # answered before the 100: the body will not come
             self.continue_expected = False
             resp.force_close()
-        return await super().finish_response(request, resp, start_time)
+        try:
+            return await super().finish_response(request, resp, start_time)
+        finally:
+            self._answered += 1  # no await follows before aiohttp's loop resumes
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         """aiohttp's own error lines, without the exception's text (it may quote the request)."""
