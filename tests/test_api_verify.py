@@ -216,6 +216,9 @@ class TestAuth:
             "/v1/verify", data=hub.world.code(GD), headers={**bearer(NOSCOPE_TOKEN), **MSGPACK}
         )
         assert r.status == 403 and (await r.json())["error"] == "forbidden"
+        # A token the hub has just accepted for verify (and remembers) still lacks trustlist.
+        r = await hub.post("/v1/verify", data=hub.world.code(GD), headers={**bearer(), **MSGPACK})
+        assert r.status == 200
         r = await hub.get("/v1/trustlist", headers=bearer())
         assert r.status == 403
 

@@ -71,6 +71,13 @@ async def verify(hub: HubClient, raw: bytes) -> dict[str, Any]:
     return dict(await r.json())
 
 
+async def redis_lookups(hub: HubClient) -> float:
+    """``hcgw_redis_lookup_seconds_count`` on the hub's /metrics."""
+    text = await (await hub.get("/metrics")).text()
+    (line,) = [x for x in text.splitlines() if x.startswith("hcgw_redis_lookup_seconds_count")]
+    return float(line.rsplit(" ", 1)[1])
+
+
 async def test_a_known_subject_is_answered_from_memory_and_a_write_reaches_the_other_hub(
     make_hub: MakeHub,
 ) -> None:
@@ -83,8 +90,10 @@ async def test_a_known_subject_is_answered_from_memory_and_a_write_reaches_the_o
     raw = world.code(GD, sub=sub, sv=1)
     assert (await verify(b, raw))["colour"] == "green"
     before = b.hub.lookups.answered_from_memory
+    lookups = await redis_lookups(b)
     assert (await verify(b, raw))["colour"] == "green"
     assert b.hub.lookups.answered_from_memory == before + 1  # no round trip
+    assert await redis_lookups(b) == lookups  # so none in the round trips' histogram either
     red = world.status(GD, [[sub, 2, 2, NOW]])
     r = await a.post(f"/v1/issuers/{GD}/status", data=red, headers=MSGPACK)
     assert r.status == 200

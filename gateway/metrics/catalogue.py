@@ -205,7 +205,8 @@ class Metrics:
             self._client(client)
         self.redis_lookup = Histogram(
             "hcgw_redis_lookup_seconds",
-            "How long a verification waited for its Redis lookup (coalesced round trip)",
+            "How long a verification waited for its Redis lookup (coalesced round trip; none "
+            "when answered from memory under a lease)",
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.redis_errors = Counter(

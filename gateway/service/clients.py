@@ -22,11 +22,16 @@ from gateway.errors import Forbidden, Unauthenticated
 # HTTP parser has already dropped the whitespace around the field value (RFC 9110 §5.5).
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
 _CHALLENGE = 'Bearer realm="hcgw"'
+_KNOWN_MAX = 1024  # Authorization values remembered; more enrolled clients than that are looked up
 
 
 class Clients:
     def __init__(self, clients: Iterable[ClientConfig]) -> None:
         self._by_digest = {c.token_sha256: c for c in clients}
+        # Authorization values already found to bear an enrolled token: a client sends the same
+        # one on every request. Only those are kept, so a flood of unknown tokens adds nothing;
+        # a reload replaces this object, and the memo with it (gateway/worker.py).
+        self._known: dict[str, ClientConfig] = {}
 
     def __len__(self) -> int:
         return len(self._by_digest)
@@ -52,6 +57,8 @@ class Clients:
                     "WWW-Authenticate": f'{_CHALLENGE}, error="insufficient_scope", scope="{scope}"'
                 },
             )
+        if len(self._known) < _KNOWN_MAX:
+            self._known[authorization] = client
         return client
 
     def change_to(self, clients: Iterable[ClientConfig]) -> str:

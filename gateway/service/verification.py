@@ -145,7 +145,8 @@ class VerificationService:
             self._rates.settle(charge, None)
             self._count_failure(client, exc)
             raise
-        self._metrics.redis_lookup.observe(clock() - started)
+        if not facts.from_memory:  # the histogram is of round trips (docs/operations.md)
+            self._metrics.redis_lookup.observe(clock() - started)
         self._settle(client, charge, facts)
         trust = await self._trust.at(facts.registry)
         verdicts = await self._finish(work, facts, trust, now, slices)

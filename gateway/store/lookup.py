@@ -73,6 +73,7 @@ class Facts(NamedTuple):  # one per request: a tuple is built in C (docs/decisio
     outcomes: list[bool | None]  # None: not cached, or not asked (the item's digest was None)
     granted: int = 0
     retry_after: int = 0
+    from_memory: bool = False  # answered under a live lease, with no round trip
 
 
 @dataclass(slots=True)
@@ -120,7 +121,7 @@ class LookupCoalescer:
                 known = knowledge.statuses(items)
                 if known is not None and knowledge.stamp is not None:
                     self.answered_from_memory += 1
-                    return Facts(knowledge.stamp, known, [None] * len(items))
+                    return Facts(knowledge.stamp, known, [None] * len(items), from_memory=True)
             generation = knowledge.generation  # taken before the read is sent
         status_key = keys.status
         outcome_key = keys.signature_outcome

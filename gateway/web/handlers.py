@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Awaitable, Callable, Mapping
+from typing import NamedTuple
 
 from aiohttp import web
 
@@ -23,15 +24,22 @@ from gateway.web.verdicts import render_verdict as render_verdict  # the dict fo
 BodyReader = Callable[[int, tuple[str, ...]], Awaitable[tuple[str, bytes]]]
 
 
-def _answer(accept: str | None, encode: Callable[[bool], bytes]) -> web.Response:
-    if bodies.wants_msgpack(accept):
-        return web.Response(body=encode(True), content_type=bodies.MSGPACK)
-    return web.Response(body=encode(False), content_type=bodies.JSON, charset="utf-8")
+class Rendered(NamedTuple):
+    """Verdicts as the answer's body: JSON (``application/json; charset=utf-8``) or msgpack."""
+
+    body: bytes
+    msgpack: bool
+    status: int = 200
+
+    def response(self) -> web.Response:
+        if self.msgpack:
+            return web.Response(body=self.body, content_type=bodies.MSGPACK)
+        return web.Response(body=self.body, content_type=bodies.JSON, charset="utf-8")
 
 
 async def answer_verification(
     hub: Hub, headers: Mapping[str, str], read: BodyReader, *, batch: bool
-) -> web.Response:
+) -> Rendered:
     """``/v1/verify`` or ``/v1/verify/batch``: ``read(limit, media types)`` gives the body.
     aiohttp's handlers below call it, and so does ``gateway.web.fastpath``."""
     now = int(hub.clock())
@@ -47,21 +55,23 @@ async def answer_verification(
         await hub.verification.charge(client)  # 429 goes first
         raise
     verdicts = await hub.verification.verify(envelopes, now, client)
-    accept = headers.get("Accept")
+    as_msgpack = bodies.wants_msgpack(headers.get("Accept"))
     if batch:
-        return _answer(accept, lambda as_msgpack: encode_verdicts(verdicts, as_msgpack=as_msgpack))
+        return Rendered(encode_verdicts(verdicts, as_msgpack=as_msgpack), as_msgpack)
     (verdict,) = verdicts
-    return _answer(accept, lambda as_msgpack: encode_verdict(verdict, as_msgpack=as_msgpack))
+    return Rendered(encode_verdict(verdict, as_msgpack=as_msgpack), as_msgpack)
 
 
 async def verify_one(request: web.Request) -> web.Response:
     read = functools.partial(bodies.read_body, request)
-    return await answer_verification(request.app[HUB], request.headers, read, batch=False)
+    rendered = await answer_verification(request.app[HUB], request.headers, read, batch=False)
+    return rendered.response()
 
 
 async def verify_batch(request: web.Request) -> web.Response:
     read = functools.partial(bodies.read_body, request)
-    return await answer_verification(request.app[HUB], request.headers, read, batch=True)
+    rendered = await answer_verification(request.app[HUB], request.headers, read, batch=True)
+    return rendered.response()
 
 
 async def trust_list(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from aiohttp import web
 from aiohttp.http import HttpVersion10
@@ -22,6 +23,16 @@ from gateway.metrics import Metrics
 from gateway.metrics.logs import ErrorLog
 from gateway.web.answers import json_response
 from gateway.web.routes import UNLIMITED_PATHS
+
+
+class Answered(Protocol):
+    """What a call through the gate answers: a response, or anything else with a status."""
+
+    @property
+    def status(self) -> int: ...
+
+
+A = TypeVar("A", bound=Answered)
 
 # The ``code`` of a request that ended without an answer (its task was cancelled: the client
 # went away or the worker stopped), as nginx logs it.
@@ -58,17 +69,13 @@ class Gate:
         return await self.answer(_route(request), request.method, counted, call)
 
     async def answer(
-        self,
-        route: str,
-        method: str,
-        counted: bool,
-        call: Callable[[], Awaitable[web.StreamResponse]],
-    ) -> web.StreamResponse:
+        self, route: str, method: str, counted: bool, call: Callable[[], Awaitable[A]]
+    ) -> A | web.Response:
         """``call``'s answer, or the error it raised as SPEC §7 JSON; timed and counted."""
         started = time.perf_counter()
         status = NO_ANSWER
         try:
-            response = await self._answer(counted, call)
+            response: A | web.Response = await self._answer(counted, call)
         except HcgwError as exc:
             response = self._failed(route, method, exc)
         except web.HTTPMethodNotAllowed as exc:
@@ -103,9 +110,7 @@ class Gate:
         self._metrics.observe_request(route, method, response.status, time.perf_counter() - started)
         return response
 
-    async def _answer(
-        self, counted: bool, call: Callable[[], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    async def _answer(self, counted: bool, call: Callable[[], Awaitable[A]]) -> A:
         if not counted:
             return await call()
         if self.inflight >= self._max_inflight:
