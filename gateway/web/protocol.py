@@ -214,6 +214,9 @@ class HubRequestHandler(web.RequestHandler):
             self._fast_queue.append((message, payload))  # type: ignore[arg-type]
         if self._fast_task is None:
             if self._fast_queue:
+                # In a request from now on, as aiohttp's are from their head: a shutdown lets
+                # what was taken be answered (HubServer.pre_shutdown closes idle ones only).
+                self._request_in_progress = True
                 self._fast_task = self._loop.create_task(self._answer_fast())
             elif queue and waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -223,17 +226,15 @@ class HubRequestHandler(web.RequestHandler):
         assert fast is not None
         loop = self._loop
         try:
-            while self._fast_queue and self.transport is not None and not self._closing():
+            while self._fast_queue and self.transport is not None and not self._force_close:
                 message, payload = self._fast_queue.popleft()
                 self.head_received()
-                self._request_in_progress = True
                 try:
                     self._manager.requests_count += 1  # type: ignore[union-attr]
                     answer = await fast.answer(message, payload)
                     if self.transport is not None:
                         self.transport.write(answer)
                 finally:
-                    self._request_in_progress = False
                     self._answered += 1
                 self._keepalive = True  # as aiohttp's loop, after each request
                 self._next_keepalive_close_time = loop.time() + self._keepalive_timeout
@@ -245,14 +246,12 @@ class HubRequestHandler(web.RequestHandler):
             log.error("closing a connection: the fast path raised %s", type(exc).__name__)
             self.force_close()
         finally:
+            self._request_in_progress = False
             self._fast_task = None
             self._fast_queue.clear()
             waiter = self._waiter  # aiohttp's loop takes whatever came after
             if waiter is not None and not waiter.done() and self._messages:
                 waiter.set_result(None)
-
-    def _closing(self) -> bool:
-        return self._force_close or self._close
 
     def _process_keepalive(self) -> None:
         if self._fast_task is not None:  # busy: the fast path sets the next deadline
