@@ -14,11 +14,11 @@ shutdown.
 
 Besides the documented API this relies on ``RequestHandler._request_in_progress`` (checked at
 import), and the fast path on the attributes named in ``_FAST_PATH_NEEDS`` (without one of them
-it is off). The subclass was the same on aiohttp 3.13.3 and 3.14.5, and tests/test_http_*.py
-passed on both but for one (aiohttp 3.13 does not enforce ``max_headers``, so there a request
-with 5,000 headers is served), before the fast path; the fast path is tested on 3.14.5. Only
-the hub's own listeners (``hcgw serve``) have these guards; the gunicorn deployment the bench
-compares has aiohttp's.
+it is off), and on aiohttp 3.14's ``_parser`` and ``_buffer_paused`` where they exist. The
+subclass is the same on aiohttp 3.13.3 and 3.14.5, and tests/test_http_*.py pass on both but for
+one: aiohttp 3.13 does not enforce ``max_headers``, so there a request with 5,000 headers is
+served. Only the hub's own listeners (``hcgw serve``) have these guards; the gunicorn deployment
+the bench compares has aiohttp's.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ if "_request_in_progress" not in web.RequestHandler.__slots__:  # pragma: no cov
 # queue of parsed requests, the future its request loop parks on, and its keep-alive deadline.
 # Without one of them every request takes aiohttp's way, and the log says so once.
 _FAST_PATH_NEEDS = ("_messages", "_waiter", "_keepalive", "_keepalive_handle",
-                    "_keepalive_timeout", "_next_keepalive_close_time", "_parser",
+                    "_keepalive_timeout", "_next_keepalive_close_time",
                     "_request_count")  # fmt: skip
 _SLOTS = {name for cls in web.RequestHandler.__mro__ for name in getattr(cls, "__slots__", ())}
 FAST_PATH_SUPPORTED = all(name in _SLOTS for name in _FAST_PATH_NEEDS)
@@ -209,8 +209,9 @@ class HubRequestHandler(web.RequestHandler):
             and self._fast_answers(queue[0])
         ):
             message, payload = queue.popleft()
-            if self._parser is not None and hasattr(self._parser, "message_consumed"):
-                self._parser.message_consumed()  # a slot of aiohttp 3.14's parser freed
+            parser = getattr(self, "_parser", None)  # aiohttp 3.14's parser counts its slots
+            if parser is not None and hasattr(parser, "message_consumed"):
+                parser.message_consumed()
             self._fast_queue.append((message, payload))  # type: ignore[arg-type]
         if self._fast_task is None:
             if self._fast_queue:
