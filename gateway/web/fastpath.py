@@ -13,9 +13,10 @@ it can answer alone, and only those: ``POST /v1/verify`` exactly (no query), HTT
 every request after it on its connection until aiohttp is idle again, takes aiohttp's way. The
 answer is the same either way: the same handler code (``handlers.answer_verification``) through
 the same ``Gate`` (the in-flight limit, SPEC §7 errors, the request metrics), written as the
-bytes aiohttp would write for the ``web.Response`` it returns (``tests/test_http_fastpath.py``
-compares the two). Batches stay on aiohttp's way: a batch's own work is a hundred times the
-machinery's, and its answers can be large enough to need the writer's flow control.
+bytes aiohttp writes for the same answer: a verdict's head is made once per media type, an
+error's from its ``web.Response`` (``tests/test_http_fastpath.py`` compares the two ways).
+Batches stay on aiohttp's way: a batch's own work is a hundred times the machinery's, and its
+answers can be large enough to need the writer's flow control.
 """
 
 from __future__ import annotations
