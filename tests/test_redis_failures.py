@@ -151,3 +151,28 @@ async def test_a_lookup_cancelled_mid_flight_never_hands_its_answer_to_the_next(
     finally:
         await lookups.close()
         await client.aclose()
+
+
+def _raise_attribute_error() -> None:
+    raise AttributeError("'NoneType' object has no attribute 'writelines'")
+
+
+async def test_a_type_or_attribute_error_from_inside_redis_py_is_unavailable_not_a_500() -> None:
+    """redis-py 8.1 lets a write on a connection the peer closed fail with the transport's
+    AttributeError or TypeError (redis/redis-py#4287); seen once here as a 500 on the cluster.
+    Raised from redis-py's own module it is the store being unreachable; raised from ours it
+    stays the bug it is."""
+    from types import FunctionType
+
+    from gateway.errors import Unavailable
+    from gateway.store.failures import redis_errors
+
+    in_redis_py = FunctionType(
+        _raise_attribute_error.__code__, {"__name__": "redis.asyncio.connection"}
+    )
+    with pytest.raises(Unavailable, match=r"unreachable \(registering a key\)"):
+        async with redis_errors("registering a key"):
+            in_redis_py()
+    with pytest.raises(AttributeError):
+        async with redis_errors("registering a key"):
+            _raise_attribute_error()  # this module's: not redis-py's

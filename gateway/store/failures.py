@@ -11,6 +11,9 @@ from redis.exceptions import RedisError
 
 from gateway.errors import Unavailable
 
+# Where a TypeError or AttributeError means a broken connection, not a bug of ours.
+_CLIENT_MODULES = ("redis.", "asyncio.")
+
 
 @asynccontextmanager
 async def redis_errors(doing: str) -> AsyncIterator[None]:
@@ -18,6 +21,24 @@ async def redis_errors(doing: str) -> AsyncIterator[None]:
         yield
     except (TimeoutError, RedisError, OSError) as exc:
         raise Unavailable(f"the status store is unreachable ({doing})") from exc
+    except (TypeError, AttributeError) as exc:
+        if not raised_in_the_client(exc):
+            raise
+        raise Unavailable(f"the status store is unreachable ({doing})") from exc
+
+
+def raised_in_the_client(exc: BaseException) -> bool:
+    """True when ``exc`` was raised in redis-py or in asyncio's transports. redis-py 8.1 lets
+    a write on a connection the peer has closed fail that way instead of with its
+    ``ConnectionError`` (redis/redis-py#4287; seen here once as a 500 on the cluster, an
+    ``AttributeError`` from a connection's health check); it is the store being unreachable."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = str(tb.tb_frame.f_globals.get("__name__", ""))
+    return module.startswith(_CLIENT_MODULES)
 
 
 def keep_cancelled() -> None:
