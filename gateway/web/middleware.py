@@ -75,44 +75,48 @@ class Gate:
         started = time.perf_counter()
         status = NO_ANSWER
         try:
-            response: A | web.Response = await self._answer(counted, call)
+            response = await self._rendered(
+                route, method, self._limited(call) if counted else call()
+            )
+            status = response.status
+            return response
+        except web.HTTPException as exc:  # below 400 (a 304, a redirect): aiohttp renders it
+            status = exc.status
+            raise
+        finally:
+            self._metrics.observe_request(route, method, status, time.perf_counter() - started)
+
+    async def _rendered(self, route: str, method: str, answer: Awaitable[A]) -> A | web.Response:
+        try:
+            return await answer
         except HcgwError as exc:
-            response = self._failed(route, method, exc)
+            return self._failed(route, method, exc)
         except web.HTTPMethodNotAllowed as exc:
             allow = ", ".join(sorted(exc.allowed_methods))
-            response = self._failed(
+            return self._failed(
                 route,
                 method,
                 MethodNotAllowed(f"{method} is not allowed here", headers={"Allow": allow}),
             )
         except web.HTTPNotFound:
-            response = self._failed(route, method, NotFound("no such resource"))  # no path logged
+            return self._failed(route, method, NotFound("no such resource"))  # no path logged
         except web.HTTPException as exc:  # aiohttp's own refusals; keep the status, our shape
-            if exc.status < 400:  # a 304, a redirect: aiohttp renders it
-                self._metrics.observe_request(
-                    route, method, exc.status, time.perf_counter() - started
-                )
+            if exc.status < 400:
                 raise
             error = "bad_request" if exc.status < 500 else "unavailable"
             self._metrics.count_error(error, route)
             self._errors_log.error(exc.status, error, route, method, exc.reason)
-            response = json_response({"error": error, "detail": exc.reason}, status=exc.status)
+            return json_response({"error": error, "detail": exc.reason}, status=exc.status)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a 500, logged
             self._metrics.count_error("internal", route)
             self._errors_log.exception(exc, route, method)
-            response = json_response(
+            return json_response(
                 {"error": "internal", "detail": "an unexpected error; it has been logged"},
                 status=500,
             )
-        except BaseException:  # cancelled: the client went away, or the worker stops
-            self._metrics.observe_request(route, method, status, time.perf_counter() - started)
-            raise
-        self._metrics.observe_request(route, method, response.status, time.perf_counter() - started)
-        return response
 
-    async def _answer(self, counted: bool, call: Callable[[], Awaitable[A]]) -> A:
-        if not counted:
-            return await call()
+    async def _limited(self, call: Callable[[], Awaitable[A]]) -> A:
+        """``call``'s answer within the in-flight limit (503 ``overloaded`` over it)."""
         if self.inflight >= self._max_inflight:
             raise Overloaded(f"over {self._max_inflight} requests in flight")
         self.inflight += 1
