@@ -152,7 +152,7 @@ async def test_pipelined_requests_are_answered_in_order_whichever_way_each_takes
     assert 3 <= await pipelined(hub, world, ways) <= ways.count("f")
     # More requests in one write than aiohttp queues (32): reading pauses, and aiohttp's way
     # answers what the fast path has not taken, still in order.
-    assert await pipelined(hub, world, "f" * 80) <= 80
+    await pipelined(hub, world, "f" * 80)
 
 
 async def test_requests_after_one_aiohttp_answered_take_the_fast_path_again(

@@ -272,6 +272,12 @@ class LookupCoalescer:
             groups = [g[at : at + most] for g in groups for at in range(0, len(g), most)]
         return groups
 
+    async def settled(self) -> None:
+        """Wait until every pipeline scheduled so far has gone out and been answered (the
+        cache writes of ``remember_valid`` with them)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
