@@ -5,14 +5,25 @@ a cluster, so a 1,000-code batch's lookup no longer holds the event loop while P
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import time
+from typing import Any
 
 import pytest
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
-from gateway.store.connection import cluster_client, packed_by_hiredis, redis_client
+from gateway.store.connection import (
+    SOCKET_TIMEOUT,
+    cluster_client,
+    packed_by_hiredis,
+    redis_client,
+)
 from gateway.store.embedded import EmbeddedRedis
 from load_tests.cluster import LocalCluster
 
@@ -83,5 +94,53 @@ async def test_a_cluster_clients_nodes_pack_with_hiredis_and_work(
                 pipe.set(key, i, ex=60)
             await pipe.execute()
         assert [await client.get(key) for key in keys[:20]] == [str(i).encode() for i in range(20)]
+    finally:
+        await client.aclose()
+
+
+async def test_a_command_is_sent_without_a_task_of_its_own(redis_server: EmbeddedRedis) -> None:
+    """Python 3.11's ``asyncio.wait_for``, which redis-py bounds each send with, ran the send as a
+    new task: three turns of the event loop for a write that needs none, each turn as long as
+    every request in flight on a busy worker (5.3 ms for a status write's one script with 16
+    connections). The send keeps its deadline under ``asyncio.timeout`` instead."""
+    client = redis_client(redis_server.url)
+    loop = asyncio.get_running_loop()
+    made: list[object] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        made.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    try:
+        await client.set(b"task:x", b"1")  # the connection is made (its handshake aside)
+        script = client.register_script("return redis.call('GET', KEYS[1])")
+        loop.set_task_factory(counting)
+        assert await client.get(b"task:x") == b"1"
+        assert await script(keys=[b"task:x"]) == b"1"
+        assert await client.set(b"task:y", b"2", ex=60)
+        assert made == []
+    finally:
+        loop.set_task_factory(None)
+        await client.aclose()
+
+
+async def test_a_send_that_cannot_drain_still_times_out(redis_server: EmbeddedRedis) -> None:
+    """The send's deadline is redis-py's ``socket_timeout``: a Redis that stopped reading
+    (SIGSTOP) fills the socket's buffers, and the send fails after it, its connection dropped,
+    as redis-py's own send does: ``TimeoutError``, or the ``ConnectionError`` of the one retry's
+    new connection, whose handshake Redis cannot answer either."""
+    client = redis_client(redis_server.url)
+    try:
+        await client.ping()
+        assert redis_server.pid is not None
+        os.kill(redis_server.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises((RedisTimeoutError, RedisConnectionError)):
+                await client.set(b"big:" + os.urandom(4), os.urandom(64 << 20))
+            assert time.monotonic() - started < 5 * SOCKET_TIMEOUT + 2
+        finally:
+            os.kill(redis_server.pid, signal.SIGCONT)
+        assert await client.ping()  # a fresh connection
     finally:
         await client.aclose()

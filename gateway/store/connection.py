@@ -27,7 +27,10 @@ serves nobody (issue 11, "a batch does not stall its worker"); hiredis packs the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -35,6 +38,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.connection import HiredisRespSerializer
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
 RedisClient = Redis | RedisCluster
@@ -98,12 +102,49 @@ async def cluster_client(
 _hiredis_pack: Callable[..., list[bytes]] = HiredisRespSerializer().pack
 
 
+# Python 3.12's asyncio.wait_for awaits its coroutine under asyncio.timeout; 3.11's runs it as
+# a task of its own and waits for that task.
+_WAIT_FOR_MAKES_A_TASK = sys.version_info < (3, 12)
+
+
 class _HiredisPacking:
     """Packs with hiredis: redis-py's serializer for its synchronous connections (the same
-    bytes, and the same ``DataError`` for an argument Redis cannot take)."""
+    bytes, and the same ``DataError`` for an argument Redis cannot take). And sends without a
+    task of its own on Python 3.11 (:meth:`send_packed_command`)."""
+
+    socket_timeout: float | None
+    is_connected: bool
 
     def pack_command(self, *args: EncodableT) -> list[bytes]:
         return _hiredis_pack(*args)
+
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        """redis-py's send under the same deadline, kept by ``asyncio.timeout``.
+
+        redis-py bounds a send with ``asyncio.wait_for``; on Python 3.11 that wraps the send in
+        a new task, so a command's send costs three turns of the event loop where the write
+        itself (a ``writelines`` that rarely waits to drain) costs none. On a worker busy with
+        verifications a turn is every request in flight, 1.8 ms with 16 connections: a status
+        write's one script took 5.3 ms to come back, a lease reader's confirmation waited as
+        long (load_tests/perf/acks.py). Here the deadline is the same ``socket_timeout`` and
+        its expiry the same: the connection is dropped and redis-py's ``TimeoutError`` raised.
+        A send on a connection not yet made takes redis-py's own way (its handshake has
+        deadlines of its own)."""
+        base: Any = super()
+        timeout = self.socket_timeout
+        if not (_WAIT_FOR_MAKES_A_TASK and timeout and self.is_connected):
+            await base.send_packed_command(command, check_health)
+            return
+        self.socket_timeout = None  # redis-py then writes and drains in this task
+        try:
+            async with asyncio.timeout(timeout):
+                await base.send_packed_command(command, check_health)
+        except TimeoutError:  # (asyncio's own: redis-py's is not a subclass of it)
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        finally:
+            self.socket_timeout = timeout
 
 
 _PACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {}
