@@ -467,24 +467,25 @@ class LeaseKeeper:
             log.debug("loading the renewal script failed: %s", exc)
 
     async def _reading(self, domain: Domain) -> None:
-        confirm: bytes | None = None  # what to confirm with the next read
+        confirm: bytes | None = None  # what this worker applied and has yet to confirm
         name = domain.name
         while not self._stopped:
             try:
-                # One round trip a cycle: the confirmation of what was applied, then the
-                # blocking read of what follows it.
-                pipe: Any = self._redis.pipeline(transaction=False)
+                # The confirmation on its own, at once: a pipeline of it and the next read
+                # would hold it back until redis-py had put the pipeline's connection back,
+                # three turns of a busy worker's loop (asyncio.shield makes a task).
                 if confirm is not None:
-                    pipe.hset(domain.confirmed, self.worker, confirm)
+                    await self._redis.hset(domain.confirmed, self.worker, confirm)
+                    confirm = None
+                replies: Any
                 if self._cluster:  # routed by hand: redis-py would ask a node for XREAD's keys
-                    pipe.execute_command(
+                    replies = await self._redis.execute_command(
                         "XREAD", "COUNT", 1000, "BLOCK", READ_BLOCK_MS, "STREAMS",
                         domain.stream, self._position[name], target_nodes=self._node(domain),
                     )  # fmt: skip
                 else:
-                    pipe.xread({domain.stream: self._position[name]}, count=1000,
-                               block=READ_BLOCK_MS)  # fmt: skip
-                replies: Any = (await pipe.execute())[-1]
+                    replies = await self._redis.xread({domain.stream: self._position[name]},
+                                                      count=1000, block=READ_BLOCK_MS)  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - Redis away: no renewals follow either
                 keep_cancelled()
                 log.debug("invalidation read failed: %s", exc)
@@ -492,7 +493,6 @@ class LeaseKeeper:
                 continue
             keep_cancelled()
             self._read_ok[name] = self._clock()
-            confirm = None
             for entries in _entries(replies):
                 for entry_id, fields in entries:
                     self.knowledge.apply(fields)
@@ -586,9 +586,11 @@ class Announcer:
                         "it is not acknowledged: send the message again"
                     )
                 polls += 1
-                # at once for the first few (confirmations take a round trip or two), then
-                # every millisecond while a stopped worker's lease (or a fence) runs out
-                await asyncio.sleep(0 if polls < 20 else 0.001)
+                # at once for the first few (confirmations take a round trip or two: each poll
+                # is one), then every millisecond while a stopped worker's lease (or a fence)
+                # runs out
+                if polls >= 20:
+                    await asyncio.sleep(0.001)
 
 
 def registry_entry() -> dict[bytes, bytes]:
