@@ -8,6 +8,7 @@ machine's speed drifts.
 from __future__ import annotations
 
 import json
+import statistics
 from collections import Counter
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
@@ -27,9 +28,10 @@ from load_tests.bench.document import (
     StallSampleRecord,
 )
 from load_tests.bench.figures import Figure, view
+from load_tests.bench.latency import QUANTILES, histoblob
 from load_tests.bench.limits import LimitKind, Limits, LimitSummary
 from load_tests.bench.markdown import render
-from load_tests.bench.ratios import Bounds, Ratio, against, paired
+from load_tests.bench.ratios import Bounds, Pooled, Ratio, against, paired, ratio_json
 from load_tests.bench.rounds import (
     AckSlot,
     GatewaySlot,
@@ -44,6 +46,7 @@ from load_tests.bench.samples import (
     AckSample,
     LimitSample,
     OpenLoopSample,
+    Rounds,
     Sample,
     SchemaError,
     StallSample,
@@ -344,6 +347,89 @@ def test_a_version_3_document_reads_each_point_as_one_run_after_the_rounds() -> 
     assert point.after_the_rounds and point.p99.per_round == (4_000,)
     assert open_loop_target(old).met is True
     assert "One run per point, after the rounds (a document of version 3)." in render(old, "x")
+
+
+# -- latencies pooled over the rounds (version 7) ------------------------------------------------
+
+
+def timed(round_: int, n: int, pause: int = 0) -> list[float]:
+    """``n`` latencies in seconds, 1.0–3.0 ms, ``pause`` of them 48 ms (a pause the round
+    caught), different in each round."""
+    steady = [0.001 + 0.002 * ((i * 7919 + round_ * 104_729) % n) / n for i in range(n)]
+    return [0.048] * pause + steady[pause:]
+
+
+def pooled_run(counts: list[int], pauses: dict[int, int]) -> tuple[Rounds, list[float]]:
+    """``simulate()`` with every open-loop point's round ``r`` holding ``counts[r]`` latencies
+    (``pauses[r]`` of them 48 ms) as a histogram, its p99 that round's own; and all the
+    latencies of the point at 50 % of the 1-worker hit maximum, every round's together."""
+    run = simulate(rounds=len(counts))
+    every: list[float] = []
+    points = []
+    for s in run.open_loop:
+        mine = timed(s.round, counts[s.round], pauses.get(s.round, 0))
+        if s.subject == "1" and s.scenario == "single code, cache hit" and s.fraction == 0.5:
+            every += mine
+        us = {k: round(sorted(mine)[int(q * len(mine))] * 1e6) for k, q in QUANTILES.items()}
+        points.append(replace(s, latency_us={**us, "max": round(max(mine) * 1e6)},
+                              latency_hist=histoblob(mine)))  # fmt: skip
+    return replace(run, open_loop=tuple(points)), every
+
+
+def test_a_latency_percentile_is_read_from_every_rounds_latencies_together() -> None:
+    # Round 3 caught a 48-ms pause (30 of its 2,000 latencies): its own p99 reads 48 ms, the
+    # others' under 3. The median of the five p99s would hide it; all 10,000 latencies
+    # together count it once, as the 0.3 % of the time it took.
+    run, every = pooled_run([2000] * 5, {2: 30})
+    d = document(run)
+    (point,) = [p for p in view(d).open_loop() if p.fraction == 0.5]
+    p99 = point.p99
+    assert isinstance(p99, Pooled) and p99.count == 10_000 and p99.quantile == 0.99
+    expected = sorted(every)[int(0.99 * len(every))] * 1e6
+    assert p99.median == pytest.approx(expected, rel=1e-3)  # HdrHistogram: 3 digits
+    assert p99.high == 48_000 and p99.low < 3_000  # the rounds' own, shown as its range
+    # The rounds spread over 1,000 %; the pooled p99 is not marked for it.
+    assert p99.spread > 10 and p99.marks(Bounds()) == ()
+    t = open_loop_target(d)
+    assert t.met is True and t.value == pytest.approx(expected / 1000, rel=1e-3)
+    doc = json.loads(json.dumps(d))  # the page written again from the JSON reads the same
+    assert [p.p99 for p in view(doc).open_loop()] == [p.p99 for p in view(d).open_loop()]
+    record = ratio_json(p99, Bounds())
+    assert record["pooled"] == 10_000 and record["median"] == p99.median
+    text = render(d, "hcgw-load bench")
+    assert "each percentile is read from all the rounds' latencies together" in text
+    assert "its p99 has fewer than 10 of the latencies pooled above it" in text
+
+
+def test_a_pooled_percentile_with_too_few_latencies_above_it_is_marked() -> None:
+    run, _ = pooled_run([300, 300, 300], {})
+    point = next(p for p in view(document(run)).open_loop() if p.fraction == 0.5)
+    assert point.p99.marks(Bounds()) == ("900 latencies < 1,000 for this percentile",)
+    assert point.p99_9.marks(Bounds()) == ("900 latencies < 10,000 for this percentile",)
+    assert point.p50.marks(Bounds()) == ()
+    assert open_loop_target(document(run)).met is None  # shown, not counted
+
+
+def test_a_round_without_a_histogram_reads_the_median_of_the_rounds_as_before() -> None:
+    run, _ = pooled_run([2000] * 5, {2: 30})
+    old = replace(run, open_loop=tuple(replace(s, latency_hist="") if s.round == 4 else s
+                                       for s in run.open_loop))  # fmt: skip
+    point = next(p for p in view(document(old)).open_loop() if p.fraction == 0.5)
+    assert not isinstance(point.p99, Pooled)
+    assert point.p99.median == statistics.median(point.p99.per_round)
+
+
+def test_stall_and_acknowledgement_latencies_are_pooled_too() -> None:
+    run = simulate(rounds=5)
+    stall = tuple(replace(s, latency_hist=histoblob(timed(s.round, 600, 40 if s.round == 1
+                                                                        else 0)))
+                  for s in run.stall)  # fmt: skip
+    acks = tuple(replace(s, latency_hist=histoblob(timed(s.round, 250))) for s in run.acks)
+    v = view(document(replace(run, stall=stall, acks=acks)))
+    (fig,) = v.stall()
+    assert isinstance(fig.p99, Pooled) and fig.p99.count == 3_000
+    assert fig.p99.median == pytest.approx(48_000, rel=1e-3)  # 40 of 3,000: over 1 %
+    assert all(isinstance(f.p99, Pooled) and f.p99.count == 1_250 for f in v.acks())
 
 
 # -- a cached code beside batches, acknowledgements ---------------------------------------------

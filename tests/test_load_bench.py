@@ -21,6 +21,7 @@ from load_tests.bench.run import BenchConfig, plan
 from load_tests.bench.summary import record_targets, summarise
 from load_tests.bench.tables import scaling
 from load_tests.bench.targets import Target
+from load_tests.histograms import Histogram
 from typed_json import mismatches
 
 
@@ -162,7 +163,7 @@ def test_a_tiny_bench_runs_end_to_end_and_its_page_comes_back_from_its_json(
                  "--workdir", str(tmp_path / "work")])  # fmt: skip
     assert code == 0
     doc = json.loads(js.read_text())
-    assert doc["schema_version"] == 6
+    assert doc["schema_version"] == 7
     assert mismatches(doc, BenchDoc) == []  # every section its record, key for key
     # Per round: a limit slot, the gateway, a limit slot, the open-loop points, the stall and
     # the acknowledgements (one block); one to close.
@@ -175,8 +176,10 @@ def test_a_tiny_bench_runs_end_to_end_and_its_page_comes_back_from_its_json(
     for p in points:  # a fraction of the maximum its own round measured
         assert p["target_rate"] == max(1, round(maxima[p["round"]] * p["fraction"]))
         assert p["latency_us"]["p99"] is not None and p["verdict"]
+        assert Histogram.decode({"blob": p["latency_hist"]}).count > 0  # every latency kept
     assert [(p["fraction"], len(p["verdicts"])) for p in doc["open_loop"]] == [
         (0.25, 2), (0.5, 2), (0.75, 2)]  # fmt: skip
+    assert all(p["p99"]["pooled"] > 0 for p in doc["open_loop"])  # both rounds' latencies
     # A cached single code beside batches of new codes, once a round, every answer right.
     blocks = {p["round"]: p["block"] for p in points}
     stall = doc["rounds"]["stall"]
@@ -187,6 +190,7 @@ def test_a_tiny_bench_runs_end_to_end_and_its_page_comes_back_from_its_json(
         assert s["probes"] >= 50 and s["probe_errors"] == 0 and s["errors"] == 0
         assert s["codes_rate"] > 0 and not s["wrapped"]  # batches of codes new to the hub
         assert 0 < s["latency_us"]["p50"] <= s["latency_us"]["p99"] <= s["latency_us"]["max"]
+        assert Histogram.decode({"blob": s["latency_hist"]}).count == s["probes"]
     # The acknowledgements: 1 worker, leases on (the rounds' deployment) and off.
     acks = doc["rounds"]["acks"]
     assert sorted((a["round"], a["subject"], a["leases"]) for a in acks) == [
@@ -195,6 +199,7 @@ def test_a_tiny_bench_runs_end_to_end_and_its_page_comes_back_from_its_json(
         assert a["block"] == blocks[a["round"]]
         assert a["messages"] >= 10 and a["refused"] == 0 and a["verify_rate"] > 0
         assert a["latency_us"]["p50"] <= a["latency_us"]["p99"] <= a["latency_us"]["max"]
+        assert Histogram.decode({"blob": a["latency_hist"]}).count == a["messages"]
     assert doc["gateway"]["1-noleases"]["lease_invalidation"] is False
     assert doc["gateway"]["1"]["lease_invalidation"] is True
     assert [(f["subject"], len(f["p99"]["per_round"])) for f in doc["acks"]] == [

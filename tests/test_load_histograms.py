@@ -55,3 +55,23 @@ def test_count_above_a_threshold() -> None:
     for us in range(1, 1001):
         h.record_ns(us * 1000)
     assert abs(h.count_above_us(500) - 500) <= 2
+
+
+def test_the_value_at_a_rank_is_the_nearest_rank_a_list_of_the_same_latencies_gives() -> None:
+    """``bench.latency.percentiles`` reads a list by nearest rank, ``int(q × n) + 1``; a pooled
+    percentile must read the histogram the same way, or it would sit one rank off its rounds'
+    own values (HdrHistogram rounds the rank: of 485 latencies its p99 is the 480th)."""
+    from load_tests.bench.latency import percentiles
+
+    rng = random.Random(7)
+    for n in (1, 2, 99, 485, 491, 1000, 4321):
+        seconds = [rng.uniform(0.0005, 0.05) for _ in range(n)]
+        h = Histogram()
+        for t in seconds:
+            h.record_ns(round(t * 1e9))
+        exact = percentiles(seconds, ("p50", "p90", "p99", "p99_9"))
+        for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999)):
+            want = exact[name]
+            assert want is not None
+            assert abs(h.value_at_rank(q) - want) <= want * 1e-3 + 1, (n, name)
+    assert Histogram().value_at_rank(0.99) == 0

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from load_tests.bench import hub
-from load_tests.bench.latency import Beside, percentiles
+from load_tests.bench.latency import Beside, histoblob, percentiles
 from load_tests.bench.rounds import AckSlot
 from load_tests.bench.samples import AckSample
 from load_tests.corpus import Corpus
@@ -82,6 +82,7 @@ def measure(
         connections=CONNECTIONS,
         messages=len(acks.latencies),
         latency_us=percentiles(acks.latencies, ("p50", "p90", "p99", "max")),
+        latency_hist=histoblob(acks.latencies),
         verify_rate=float(fig["ok_rate"]),
         refused=acks.refused,
         errors=failures(fig["errors"]),

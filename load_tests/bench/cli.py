@@ -73,9 +73,10 @@ def register(sub: Subcommands) -> None:
                    "worker (default 3)")  # fmt: skip
     b.add_argument("--no-stall", action="store_true",
                    help="skip the cached single codes beside batches")  # fmt: skip
-    b.add_argument("--ack-seconds", type=duration, default=2.0,
+    b.add_argument("--ack-seconds", type=duration, default=4.0,
                    help="per deployment and round: status messages' acknowledgement on busy "
-                   "workers, lease_invalidation on and off (default 2)")  # fmt: skip
+                   "workers, lease_invalidation on and off (default 4: a p99 of the rounds' "
+                   "latencies together needs 1,000 of them)")  # fmt: skip
     b.add_argument("--no-acks", action="store_true",
                    help="skip the acknowledgement latency (and its lease_invalidation "
                    "deployments)")  # fmt: skip

@@ -1,4 +1,4 @@
-"""The bench document's records (``schema: "hcgw-bench"``, version 6): one ``TypedDict`` a section.
+"""The bench document's records (``schema: "hcgw-bench"``, version 7): one ``TypedDict`` a section.
 
 The document is JSON from end to end: ``run.bench`` fills it section by section while the run
 goes, ``--json`` writes it, ``--from-json`` reads it back and ``markdown.render`` writes the
@@ -111,6 +111,7 @@ class OpenLoopRun(TypedDict):
     target_rate: float
     achieved: float
     latency_us: dict[str, int | None]  # p50, p90, p99, p99_9, max
+    latency_hist: NotRequired[str]  # every latency, the report's histoblob (version 7)
     service_us: dict[str, int | None]  # p50, p99, max
     lateness_p99_us: int | None
     verdict: str
@@ -212,6 +213,7 @@ class OpenLoopSampleRecord(TypedDict):
     others_during: NotRequired[float]
     waited_s: NotRequired[float]
     retries: NotRequired[int]
+    latency_hist: NotRequired[str]  # version 7
 
 
 class StallSampleRecord(TypedDict):
@@ -238,6 +240,7 @@ class StallSampleRecord(TypedDict):
     others_during: NotRequired[float]
     waited_s: NotRequired[float]
     retries: NotRequired[int]
+    latency_hist: NotRequired[str]  # version 7
 
 
 class AckSampleRecord(TypedDict):
@@ -262,6 +265,7 @@ class AckSampleRecord(TypedDict):
     others_during: NotRequired[float]
     waited_s: NotRequired[float]
     retries: NotRequired[int]
+    latency_hist: NotRequired[str]  # version 7
 
 
 class RoundsRecord(TypedDict):
@@ -293,6 +297,7 @@ class RatioRecord(TypedDict):
     disturbed_rounds: list[bool]
     disturbed: bool
     marks: list[str]
+    pooled: NotRequired[int]  # a latency percentile of the rounds' latencies together: how many
 
 
 class FigureRecord(TypedDict):

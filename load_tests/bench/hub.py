@@ -232,6 +232,7 @@ def open_loop(
         "latency_us": {
             k: m["histograms"]["latency"][k] for k in ("p50", "p90", "p99", "p99_9", "max")
         },
+        "latency_hist": m["histograms"]["latency"]["histoblob"],
         "service_us": {k: m["histograms"]["service"][k] for k in ("p50", "p99", "max")},
         "lateness_p99_us": m["histograms"]["lateness"]["p99"],
         "verdict": doc["verdict"]["status"],

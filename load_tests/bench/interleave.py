@@ -282,6 +282,7 @@ def open_loop_sample(
         target_rate=float(rate),
         achieved=float(run["achieved"]),
         latency_us=dict(run["latency_us"]),
+        latency_hist=run.get("latency_hist", ""),
         service_us=dict(run["service_us"]),
         verdict=run["verdict"],
         failed_checks=tuple(run["failed_checks"]),

@@ -6,7 +6,8 @@ connection and times each (``Beside``): wrk's run blocks the main thread in ``su
 which holds no GIL, so the thread has the interpreter to itself. Its figures are latencies
 over the rounds, each round's value between two limit slots like every measurement
 (``over_rounds``: the same reading as the open-loop points'): ``StallFigure`` and
-``AckFigure``, with their JSON. The measuring modules import the gateway's core and Redis
+``AckFigure``, with their JSON; each percentile of all the rounds' latencies together
+(``pooled``). The measuring modules import the gateway's core and Redis
 client (``stall``, ``acks``); this one, which the page is written from, imports neither.
 """
 
@@ -14,14 +15,15 @@ from __future__ import annotations
 
 import statistics
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from load_tests.bench.document import AckFigureRecord, StallFigureRecord
 from load_tests.bench.limits import Limits, disturbed
-from load_tests.bench.ratios import Bounds, Ratio, ratio_json
+from load_tests.bench.ratios import Bounds, Pooled, Ratio, ratio_json
 from load_tests.bench.samples import AckSample, StallSample
+from load_tests.histograms import Histogram
 
 T = TypeVar("T")
 
@@ -42,6 +44,14 @@ def percentiles(seconds: Sequence[float], names: Iterable[str]) -> dict[str, int
             out[name] = round(ordered[min(len(ordered) - 1, int(QUANTILES[name] * len(ordered)))]
                               * 1e6)  # fmt: skip
     return out
+
+
+def histoblob(seconds: Iterable[float]) -> str:
+    """``seconds`` as a histoblob (load_tests.histograms: µs, 3 digits), "" for none."""
+    h = Histogram()
+    for t in seconds:
+        h.record_ns(round(t * 1e9))
+    return h.encode().get("blob", "")
 
 
 def median_known(values: Iterable[float | None]) -> float | None:
@@ -105,6 +115,34 @@ def over_rounds(samples: Sequence[Timed], values: Sequence[float], limits: Limit
     return Ratio(tuple(values), drifts, flags)
 
 
+class Histogrammed(Timed, Protocol):
+    """A latency measurement of a round: its percentiles and every latency it timed."""
+
+    @property
+    def latency_us(self) -> Mapping[str, int | None]: ...
+
+    @property
+    def latency_hist(self) -> str: ...
+
+
+def pooled(samples: Sequence[Histogrammed], pct: str, limits: Limits) -> Ratio:
+    """The percentile ``pct`` (``p99``) of every latency of the rounds used, their histograms
+    merged (``ratios.Pooled``), with the rounds' own values as its range. A document before
+    version 7 kept no histograms: then the median of the rounds' values (``over_rounds``)."""
+    values = [float(s.latency_us.get(pct) or 0) for s in samples]
+    base = over_rounds(samples, values, limits)
+    blobs = [samples[i].latency_hist for i in base.used]
+    if not all(blobs):
+        return base
+    merged = Histogram()
+    for blob in blobs:
+        merged.add(Histogram.decode({"blob": blob}))
+    q = QUANTILES[pct]
+    return Pooled(base.per_round, base.drifts, base.disturbed_rounds, quantile=q,
+                  pooled=float(merged.value_at_rank(q)),
+                  count=merged.count)  # fmt: skip
+
+
 Latencies = TypeVar("Latencies", StallSample, AckSample)
 
 
@@ -122,9 +160,8 @@ def per_subject(samples: Sequence[Latencies]) -> list[tuple[Latencies, ...]]:
 
 
 def latencies(mine: Sequence[Latencies], limits: Limits, names: Sequence[str]) -> list[Ratio]:
-    """Each percentile of ``names`` over the rounds of one subject's ``mine``."""
-    return [over_rounds(mine, [float(s.latency_us.get(p) or 0) for s in mine], limits)
-            for p in names]  # fmt: skip
+    """Each percentile of ``names`` over the rounds of one subject's ``mine``, pooled."""
+    return [pooled(mine, p, limits) for p in names]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,17 +2,22 @@
 
 A point is the harness (``load_tests.runner``, open loop: latency from the *intended* send
 time) at a constant rate, a fraction of the maximum the same round measured for that scenario
-on that deployment (``interleave.open_loop_sample``). Its p50, p99 and p99.9 are the medians
-over the rounds, shown with their range, read from the rounds others did not disturb when at
-least half are clean, as every other figure (``ratios.Ratio``: here of latencies, not ratios).
+on that deployment (``interleave.open_loop_sample``). Its p50, p99 and p99.9 are read from the
+latencies of all the rounds together (``latency.pooled``: their histograms merged; the
+rounds' own values are its range), from the rounds others did not disturb when at least half
+are clean, as every other figure (``ratios.Ratio``). A document before version 7 kept no
+histograms: there they are the medians over the rounds.
 
 A latency tail near saturation is what one run cannot pin down: a garbage-collection pause or
 a burst of queueing falls into a 3-s run or it does not (the single-miss p99 at 50 % read 52 ms
-in one run and 240 ms in the next, one point each). So a point is *marked* (shown, not
-counted as met or missed) when its p99's rounds spread over ``Bounds.max_spread`` of their
-median, when the limits moved over ``Bounds.max_drift`` around one of them, or when a round's
-verdict says its figures are not the gateway's latency at that rate (``NOT_MEASURED``: the
-gateway did not keep up, the generator did not, or the counts or the traffic were wrong).
+in one run and 240 ms in the next, one point each), and the median of five such p99s still
+moved 12–31 % between two runs. All the rounds' latencies together count each pause once. So
+a point is *marked* (shown, not counted as met or missed) when its p99 has too few latencies
+above it (``ratios.Pooled``; before version 7: when its p99's rounds spread over
+``Bounds.max_spread`` of their median), when the limits moved over ``Bounds.max_drift``
+around one of its rounds, or when a round's verdict says its figures are not the gateway's
+latency at that rate (``NOT_MEASURED``: the gateway did not keep up, the generator did not, or
+the counts or the traffic were wrong).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from load_tests.bench.document import OpenLoopFigureRecord
-from load_tests.bench.latency import median_known, over_rounds
+from load_tests.bench.latency import median_known, pooled
 from load_tests.bench.limits import Limits
 from load_tests.bench.ratios import Bounds, Ratio, ratio_json
 from load_tests.bench.rounds import OpenLoopPoint
@@ -104,8 +109,7 @@ def summarise_points(samples: Sequence[OpenLoopSample], limits: Limits) -> list[
                             key=lambda s: s.round))  # fmt: skip
         if not mine:
             continue
-        p50, p99, p99_9 = (over_rounds(mine, [float(s.latency_us.get(pct) or 0) for s in mine],
-                                       limits) for pct in ("p50", "p99", "p99_9"))  # fmt: skip
+        p50, p99, p99_9 = (pooled(mine, pct, limits) for pct in ("p50", "p99", "p99_9"))
         out.append(Point(*key, mine, p50, p99, p99_9))
     return out
 

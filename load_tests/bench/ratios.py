@@ -13,9 +13,10 @@ as met or missed.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from load_tests.bench.document import RatioRecord
 from load_tests.bench.limits import LimitKind, Limits, disturbed
@@ -88,6 +89,52 @@ class Ratio:
     def trusted(self, bounds: Bounds) -> bool:
         return not self.marks(bounds)
 
+    def divided(self, by: float) -> Ratio:
+        """The same figure over ``by`` (a latency over its bound), its marks unchanged."""
+        return replace(self, per_round=tuple(x / by for x in self.per_round))
+
+
+MIN_BEYOND = 10  # latencies a pooled percentile needs above it to be read at all
+
+
+@dataclass(frozen=True, slots=True)
+class Pooled(Ratio):
+    """A latency percentile read from every latency of the rounds it is read from at once
+    (their histograms merged: ``latency.pooled``). Its figure, ``median`` by ``Ratio``'s name,
+    is that percentile; its range and spread are still the rounds' own values, shown.
+
+    A tail is what one round cannot pin down: a 15 ms pause falls in a 3-s round or it does
+    not, so one round's p99 reads 10 ms and the next 16, and the median of five such p99s
+    moved 12–31 % between two runs back to back. All the rounds' latencies together count
+    each pause once, in proportion to the time it took. So the rounds' spread does not mark a
+    pooled percentile; too few latencies do (fewer than ``MIN_BEYOND`` beyond it: 1,000 for a
+    p99), and so does a move of the limits around one of its rounds, as for every figure."""
+
+    quantile: float = 0.5  # 0.99 for a p99
+    pooled: float = 0.0  # the percentile of every latency of the rounds used, µs
+    count: int = 0  # how many latencies those rounds timed
+
+    @property
+    def median(self) -> float:
+        return self.pooled
+
+    @property
+    def needed(self) -> int:
+        """Latencies the percentile needs to have ``MIN_BEYOND`` of them above it."""
+        return math.ceil(round(MIN_BEYOND / (1 - self.quantile), 6))
+
+    def divided(self, by: float) -> Pooled:
+        return replace(self, per_round=tuple(x / by for x in self.per_round),
+                       pooled=self.pooled / by)  # fmt: skip
+
+    def marks(self, bounds: Bounds) -> tuple[str, ...]:
+        out = []
+        if self.count < self.needed:
+            out.append(f"{self.count:,} latencies < {self.needed:,} for this percentile")
+        if self.drift > bounds.max_drift:
+            out.append(f"limits moved {self.drift:.1%} > {bounds.max_drift:.0%}")
+        return tuple(out)
+
 
 def value(sample: Sample, *, codes: bool) -> float:
     return sample.codes_rate if codes else sample.ok_rate
@@ -122,9 +169,12 @@ def _disturbed(sample: Sample, limits: Limits) -> bool:
 
 
 def ratio_json(ratio: Ratio, bounds: Bounds) -> RatioRecord:
-    return {
+    out: RatioRecord = {
         "median": ratio.median, "low": ratio.low, "high": ratio.high, "spread": ratio.spread,
         "drift": ratio.drift, "per_round": list(ratio.per_round), "used": list(ratio.used),
         "drifts": list(ratio.drifts), "disturbed_rounds": list(ratio.disturbed_rounds),
         "disturbed": ratio.disturbed, "marks": list(ratio.marks(bounds)),
     }  # fmt: skip
+    if isinstance(ratio, Pooled):
+        out["pooled"] = ratio.count
+    return out

@@ -70,7 +70,7 @@ class BenchConfig:
     open_loop: bool = True
     open_loop_seconds: float = 3.0  # per point and round, after 1 s of warm-up
     stall_seconds: float = 3.0  # per round: a cached single code beside batches (0: none)
-    ack_seconds: float = 2.0  # per deployment and round: status acknowledgements (0: none)
+    ack_seconds: float = 4.0  # per deployment and round: status acknowledgements (0: none)
     seed: int = 2020
     max_wait_s: float = 60.0  # before each measurement, for a quiet machine (shared hosts)
     max_spread: float = 0.20  # per-round ratios further apart than this: the figure is marked

@@ -1,4 +1,4 @@
-"""What a bench run measured, round by round, and its JSON (``schema: "hcgw-bench"``, version 6).
+"""What a bench run measured, round by round, and its JSON (``schema: "hcgw-bench"``, version 7).
 
 Every figure of BENCHMARKS.md is computed from these records (``ratios``, ``figures``), at the
 end of a run and again by ``--from-json``: the JSON keeps every round's raw measurement, so a
@@ -20,6 +20,11 @@ Version 6 has the same records; only what the deployments ran changed: ``lease_i
 became the hub's default, so the rounds' deployments have it on and the acknowledgement slots
 compare them with ``-noleases`` ones (version 5: off in the rounds, on in ``-leases``; each
 gateway entry now says ``lease_invalidation`` either way).
+
+Version 7 keeps every latency a latency measurement timed (``OpenLoopSample``, ``StallSample``,
+``AckSample``): ``latency_hist``, the round's HdrHistogram (load_tests.histograms' histoblob,
+µs), so a percentile is read from all the rounds' latencies together (``latency.pooled``). A
+document before it has none, and its percentiles are the medians of the rounds' as before.
 """
 
 from __future__ import annotations
@@ -37,8 +42,8 @@ from load_tests.bench.document import (
 )
 
 SCHEMA = "hcgw-bench"
-SCHEMA_VERSION = 6
-READABLE = (3, 4, 5, 6)  # versions --from-json and --agree read (3: open-loop points after the
+SCHEMA_VERSION = 7
+READABLE = (3, 4, 5, 6, 7)  # versions --from-json and --agree read (3: open-loop points after the
 # rounds; 3 and 4: no stall or acknowledgement measurements)
 
 
@@ -121,6 +126,7 @@ class OpenLoopSample:
     others_during: float = 0.0
     waited_s: float = 0.0
     retries: int = 0
+    latency_hist: str = ""  # every latency, a histoblob (version 7; "": none kept)
 
     @property
     def mid(self) -> float:
@@ -154,6 +160,7 @@ class StallSample:
     others_during: float = 0.0
     waited_s: float = 0.0
     retries: int = 0
+    latency_hist: str = ""  # every single code's latency, a histoblob (version 7)
 
     @property
     def mid(self) -> float:
@@ -184,6 +191,7 @@ class AckSample:
     others_during: float = 0.0
     waited_s: float = 0.0
     retries: int = 0
+    latency_hist: str = ""  # every message's time to its 2xx, a histoblob (version 7)
 
     @property
     def mid(self) -> float:

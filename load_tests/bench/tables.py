@@ -4,12 +4,13 @@ beside batches, acknowledgements, Redis memory."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from load_tests.bench.document import BenchDoc, Deployment
 from load_tests.bench.figures import View
 from load_tests.bench.latency import AckFigure, StallFigure
 from load_tests.bench.openloop import Point
-from load_tests.bench.ratios import Bounds, Ratio, paired
+from load_tests.bench.ratios import MIN_BEYOND, Bounds, Pooled, Ratio, paired
 
 
 def n(x: float | None, digits: int = 0) -> str:
@@ -133,6 +134,28 @@ def scaling(doc: BenchDoc, v: View) -> list[str]:
     return lines
 
 
+POOLED = (
+    "each percentile is read from all the rounds' latencies together (their histograms "
+    "merged), the rounds' own values in brackets"
+)
+MEDIANS = "medians over the rounds (range in brackets)"  # a document before version 7
+
+
+def pooled_all(ratios: Sequence[Ratio]) -> bool:
+    """Whether a table's latencies are pooled over the rounds (version 7), not medians."""
+    return bool(ratios) and all(isinstance(r, Pooled) for r in ratios)
+
+
+def trusted_when(ratios: Sequence[Ratio], bounds: Bounds) -> str:
+    """When a latency figure of a table is marked, pooled or not."""
+    if pooled_all(ratios):
+        return (f"its p99 has fewer than {MIN_BEYOND} of the latencies pooled above it (fewer "
+                f"than {100 * MIN_BEYOND:,} in all), or the limits moved over "
+                f"{bounds.max_drift:.0%} around one of its rounds")  # fmt: skip
+    return (f"its p99's rounds spread over {bounds.max_spread:.0%} of their median, the limits "
+            f"moved over {bounds.max_drift:.0%} around one of them")  # fmt: skip
+
+
 def open_loop(points: list[Point], bounds: Bounds) -> list[str]:
     if not points:
         return []
@@ -141,18 +164,18 @@ def open_loop(points: list[Point], bounds: Bounds) -> list[str]:
         how = "One run per point, after the rounds (a document of version 3)."
     else:
         how = (f"Each point once in each of the {rounds} rounds, after the round's gateway "
-               "blocks, at a fraction of the maximum that round measured: latencies are medians "
-               "over the rounds (range in brackets).")  # fmt: skip
+               "blocks, at a fraction of the maximum that round measured: "
+               + (f"{POOLED}." if pooled_all([p.p99 for p in points])
+                  else f"latencies are {MEDIANS}."))  # fmt: skip
     lines = [
         "## The gateway: open-loop latency (this harness, 1 worker)",
         "",
         "Constant arrival rate at a fraction of the maximum above; latency from the *intended*",
         "send time (wrk2's method), service time from the actual send; 1 s warm-up excluded.",
         how,
-        f"A point is marked (shown, not counted) when its p99's rounds spread over "
-        f"{bounds.max_spread:.0%} of their median, the limits moved over {bounds.max_drift:.0%} "
-        "around one of them, or a round's verdict was SUT_SATURATED, GENERATOR_SATURATED or "
-        "INVALID.",
+        f"A point is marked (shown, not counted) when "
+        f"{trusted_when([p.p99 for p in points], bounds)}, or a round's verdict was "
+        "SUT_SATURATED, GENERATOR_SATURATED or INVALID.",
         "",
         "| traffic | rate | achieved | p50 | p99 | p99.9 | max | service p99 | verdicts | "
         "busy before / others during |",
@@ -173,7 +196,8 @@ def open_loop(points: list[Point], bounds: Bounds) -> list[str]:
 
 
 def ms_ranged(r: Ratio) -> str:
-    """``5.95 (4.10–6.31)``: a latency's median over the rounds used and their range, in ms."""
+    """``5.95 (4.10–6.31)``: a latency over the rounds used (pooled, or their median) and the
+    range of the rounds' own values, in ms."""
     if len(r.per_round) == 1:
         return ms(r.median)
     some = f"; {len(r.used)} of {len(r.per_round)}" if len(r.used) < len(r.per_round) else ""
@@ -208,7 +232,8 @@ def stall(figures: list[StallFigure], bounds: Bounds, labels: dict[str, str]) ->
         "checked against the corpus; latency from each code's *intended* send time (a stall "
         "counts in every code it delays), service time from the actual send, the first 0.5 s "
         f"of batches alone left out. Once in each of the {rounds} rounds, in its last block: "
-        "medians over the rounds (range in brackets), marked (shown, not counted) as an "
+        + (f"{POOLED};" if pooled_all([f.p99 for f in figures]) else f"{MEDIANS},")
+        + " marked (shown, not counted) as an "
         "open-loop point is, or when a round's single codes were answered wrong. "
         "`load_tests/perf/hotpath.py stall` measures the same in one process, without HTTP.",
         "",
@@ -242,7 +267,9 @@ def acks(figures: list[AckFigure], bounds: Bounds, labels: dict[str, str]) -> li
         "messages one after another (each signed before its clock starts, one event for a "
         "subject no code carries, from the hub's mark on): each message's time to its 2xx. "
         f"{_ack_deployments(figures)} Once in each of the {rounds} rounds, in "
-        "its last block: medians over the rounds (range in brackets), marked (shown, not "
+        "its last block: "
+        + (f"{POOLED};" if pooled_all([f.p99 for f in figures]) else f"{MEDIANS},")
+        + " marked (shown, not "
         "counted) as an open-loop point is, or when the hub refused a message. With leases a "
         "write is acknowledged once every worker holding a live lease has confirmed its "
         "invalidation, or that worker's lease has run out: **the worst case is the lease "

@@ -10,9 +10,10 @@ that was not measured. Limits: ``limits.LimitKind``; each ratio pairs a round's 
 with the limit at that moment (``ratios.against``) or with its counterpart in the same block
 (``ratios.paired``). The peers are in-process rounds of their own (``micro.measure``); the
 open-loop latency target reads the point at 50 % of the maximum (``openloop``, once a round):
-its ratio is each round's p99 over 5 ms, and it is marked as the point is (its rounds spread,
-the limits moved, or a round's verdict says the gateway or the generator did not keep up).
-Issue 11's latency targets read the same way, each round's p99 over 10 ms: a cached single
+its ratio is the point's p99 over 5 ms (of all its rounds' latencies together, version 7;
+before, the median of the rounds'), and it is marked as the point is (too few latencies or
+the rounds spread, the limits moved, or a round's verdict says the gateway or the generator
+did not keep up). Issue 11's latency targets read the same way, the p99 over 10 ms: a cached single
 code beside batches of 1,000 new codes on 1 worker (``latency.StallFigure``; marked too when a
 round's single codes were answered wrong), and a ``status`` message's acknowledgement on 2
 busy workers, ``lease_invalidation`` off and on (``latency.AckFigure``; marked too when the hub
@@ -115,8 +116,7 @@ def targets(view: View, micro: Micro | None, micro_quiet: Quiet | None = None) -
         if p99 is None:
             add(name, f"{goal_us / 1000:g} ms", None, None, 1.0, None, higher=False)
             return
-        ratio = Ratio(tuple(x / goal_us for x in p99.per_round), p99.drifts,
-                      p99.disturbed_rounds)  # fmt: skip
+        ratio = p99.divided(goal_us)  # pooled or the median of the rounds, as the figure
         add(name, f"{goal_us / 1000:g} ms", p99.median / 1000, goal_us / 1000, 1.0, ratio,
             higher=False, also=also)  # fmt: skip
 
