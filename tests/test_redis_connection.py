@@ -128,8 +128,10 @@ async def test_a_send_that_cannot_drain_still_times_out(redis_server: EmbeddedRe
     """The send's deadline is redis-py's ``socket_timeout``: a Redis that stopped reading
     (SIGSTOP) fills the socket's buffers, and the send fails after it, its connection dropped,
     as redis-py's own send does: ``TimeoutError``, or the ``ConnectionError`` of the one retry's
-    new connection, whose handshake Redis cannot answer either."""
+    new connection, whose handshake Redis cannot answer either. The command it could not send
+    does not reach Redis later."""
     client = redis_client(redis_server.url)
+    key = b"big:" + os.urandom(4)
     try:
         await client.ping()
         assert redis_server.pid is not None
@@ -137,10 +139,15 @@ async def test_a_send_that_cannot_drain_still_times_out(redis_server: EmbeddedRe
         try:
             started = time.monotonic()
             with pytest.raises((RedisTimeoutError, RedisConnectionError)):
-                await client.set(b"big:" + os.urandom(4), os.urandom(64 << 20))
+                await client.set(key, os.urandom(64 << 20))
             assert time.monotonic() - started < 5 * SOCKET_TIMEOUT + 2
         finally:
             os.kill(redis_server.pid, signal.SIGCONT)
         assert await client.ping()  # a fresh connection
+        # What the failed send had not written was dropped with its connection, not written
+        # once Redis read again: the SET it failed never runs.
+        for _ in range(20):
+            await asyncio.sleep(0.05)
+            assert not await client.exists(key)
     finally:
         await client.aclose()

@@ -129,7 +129,8 @@ class _HiredisPacking:
         verifications a turn is every request in flight, 1.8 ms with 16 connections: a status
         write's one script took 5.3 ms to come back, a lease reader's confirmation waited as
         long (load_tests/perf/acks.py). Here the deadline is the same ``socket_timeout`` and
-        its expiry the same: the connection is dropped and redis-py's ``TimeoutError`` raised.
+        its expiry the same: the connection is dropped (what it had not written with it) and
+        redis-py's ``TimeoutError`` raised.
         A send on a connection not yet made takes redis-py's own way (its handshake has
         deadlines of its own)."""
         base: Any = super()
@@ -137,11 +138,18 @@ class _HiredisPacking:
         if not (_WAIT_FOR_MAKES_A_TASK and timeout and self.is_connected):
             await base.send_packed_command(command, check_health)
             return
+        writer: Any = getattr(self, "_writer", None)
+        transport = writer.transport if writer is not None else None
         self.socket_timeout = None  # redis-py then writes and drains in this task
         try:
             async with asyncio.timeout(timeout):
                 await base.send_packed_command(command, check_health)
         except TimeoutError:  # (asyncio's own: redis-py's is not a subclass of it)
+            # redis-py closed the connection, but a transport closes only once its buffer is
+            # written: the rest of the command would reach Redis when it reads again, and
+            # run after this call failed. Dropped instead.
+            if transport is not None:
+                transport.abort()
             raise RedisTimeoutError("Timeout writing to socket") from None
         finally:
             self.socket_timeout = timeout
