@@ -1,12 +1,15 @@
 """Acknowledgement latency of ``status`` messages while the workers are busy (issue 11, item 2).
 
     .venv/bin/python load_tests/perf/acks.py [--workers 1,2] [--messages 300] [--leases both|on|off]
+                                             [--busy python|wrk]
 
 Starts ``hcgw serve`` (embedded Redis, loopback) with N workers, registers a key, then keeps
 the workers busy with 16 connections verifying cached codes (from another process, so that
 this one measures only the hub) while one connection sends
 ``status`` messages one after another; prints each message's time to its 2xx (p50 / p99 /
-max) and the verifications' rate, with ``lease_invalidation`` off and on.
+max) and the verifications' rate, with ``lease_invalidation`` off and on. ``--busy wrk``
+keeps them busy with wrk instead (16 connections, one cached code: the workers saturated, as
+in the benchmark of record) where the Python client leaves them part idle.
 
 The method, ``send_statuses`` (one keep-alive connection, each message signed before its
 clock starts, the next sent when the last is answered), is also the benchmark of record's
@@ -24,6 +27,7 @@ import json
 import multiprocessing
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -178,7 +182,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(url: str, upload: PrivateKey, messages: int) -> tuple[list[float], float]:
+def measure(
+    url: str, upload: PrivateKey, messages: int, busy: str = "python"
+) -> tuple[list[float], float]:
     now = int(time.time())
     signer = generate_private_key(Alg.ED25519)
     issuer = Signer(ISS, upload)
@@ -197,6 +203,8 @@ def measure(url: str, upload: PrivateKey, messages: int) -> tuple[list[float], f
         assert answer.status == 201, answer.read()
     finally:
         conn.close()
+    if busy == "wrk":
+        return with_wrk(url, codes[0], issuer, messages, subs)
     done = multiprocessing.Value("q", 0)
     stop = multiprocessing.Event()
     load = multiprocessing.Process(target=keep_busy, args=(url, codes, stop, done))
@@ -209,6 +217,34 @@ def measure(url: str, upload: PrivateKey, messages: int) -> tuple[list[float], f
     stop.set()
     load.join(30)
     return acks.latencies, verified / elapsed
+
+
+def with_wrk(
+    url: str, code: bytes, issuer: Signer, messages: int, subs: Sequence[bytes]
+) -> tuple[list[float], float]:
+    """The messages while wrk (16 connections) verifies one cached code as fast as the workers
+    answer; the rate is wrk's over its whole run."""
+    with tempfile.TemporaryDirectory() as name:
+        body, lua = Path(name) / "code.bin", Path(name) / "post.lua"
+        body.write_bytes(code)
+        lua.write_text(
+            'wrk.method = "POST"\n'
+            f'local f = io.open("{body}", "rb"); wrk.body = f:read("*a"); f:close()\n'
+            'wrk.headers["Content-Type"] = "application/msgpack"\n'
+            f'wrk.headers["Authorization"] = "Bearer {TOKEN}"\n'
+        )
+        seconds = 60  # at most: stopped once the messages are acknowledged
+        wrk = subprocess.Popen(["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(lua),
+                                f"{url}/v1/verify"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            time.sleep(1.0)
+            acks = send_statuses(url, issuer, count=messages, subjects=subs)
+        finally:
+            wrk.send_signal(signal.SIGINT)  # wrk prints its summary when interrupted
+            out, _ = wrk.communicate(timeout=30)
+    rate = next((float(line.split()[1]) for line in out.splitlines()
+                 if line.startswith("Requests/sec:")), 0.0)  # fmt: skip
+    return acks.latencies, rate
 
 
 def keep_busy(url: str, codes: list[bytes], stop: Any, done: Any) -> None:
@@ -230,7 +266,7 @@ def keep_busy(url: str, codes: list[bytes], stop: Any, done: Any) -> None:
     asyncio.run(all_of_them())
 
 
-def run(workers: int, leases: bool, messages: int) -> None:
+def run(workers: int, leases: bool, messages: int, busy: str = "python") -> None:
     upload = generate_private_key(Alg.ED25519)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -249,7 +285,7 @@ def run(workers: int, leases: bool, messages: int) -> None:
                         raise RuntimeError((tmp / "log").read_text()[-2000:])
                     time.sleep(0.05)
                 time.sleep(1.5)  # every worker up and, with leases, holding one
-                latencies, rate = measure(f"http://127.0.0.1:{port}", upload, messages)
+                latencies, rate = measure(f"http://127.0.0.1:{port}", upload, messages, busy)
             finally:
                 process.terminate()
                 process.wait(30)
@@ -265,11 +301,13 @@ def main() -> None:
     p.add_argument("--workers", default="1,2")
     p.add_argument("--messages", type=int, default=300)
     p.add_argument("--leases", choices=("both", "on", "off"), default="both")
+    p.add_argument("--busy", choices=("python", "wrk"), default="python",
+                   help="what keeps the workers busy (wrk: saturated, as in the bench)")
     args = p.parse_args()
     modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.leases]
     for workers in (int(w) for w in args.workers.split(",")):
         for leases in modes:
-            run(workers, leases, args.messages)
+            run(workers, leases, args.messages, args.busy)
 
 
 if __name__ == "__main__":
