@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from typing import Any
 
@@ -18,6 +19,9 @@ from redis.exceptions import DataError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
+from factory import GD, NOW, World
+from gateway.core.model import IssuerCode
+from gateway.core.trust import KeyRecord
 from gateway.store.connection import (
     SOCKET_TIMEOUT,
     cluster_client,
@@ -25,6 +29,7 @@ from gateway.store.connection import (
     redis_client,
 )
 from gateway.store.embedded import EmbeddedRedis
+from gateway.store.registry import NonceUse, RegistryStore
 from load_tests.cluster import LocalCluster
 
 ARGUMENTS: list[tuple[EncodableT, ...]] = [
@@ -149,5 +154,36 @@ async def test_a_send_that_cannot_drain_still_times_out(redis_server: EmbeddedRe
         for _ in range(20):
             await asyncio.sleep(0.05)
             assert not await client.exists(key)
+    finally:
+        await client.aclose()
+
+
+async def test_on_a_cluster_the_registry_is_read_in_the_workers_loop(
+    redis_cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py 8.1 runs each command queued in a cluster transaction in a thread of its own,
+    with an event loop of its own (``asyncio.run``). A client that reconnected there bound its
+    lock to that loop, and the next call on the worker's loop failed: a 500 on ``key.add`` while
+    a bench run primed its cluster deployment. The registry's consistent read is one script
+    now: no thread, and it reads back what was written."""
+    client = await cluster_client(redis_cluster.url)
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def counted(self: threading.Thread) -> None:
+        started.append(self.name)
+        start(self)
+
+    try:
+        registry = RegistryStore(client)
+        iss, key = IssuerCode(GD), World.make().issuers[GD].code_key
+        record = KeyRecord(iss=iss, key=key.public, nbf=NOW - 60, naf=NOW + 86_400)
+        use = NonceUse.new(iss, os.urandom(16), ttl=60)
+        assert await registry.claim_nonce(use)
+        version = await registry.add(record, at=NOW, floor=0, use=use)
+        monkeypatch.setattr(threading.Thread, "start", counted)
+        snapshot = await registry.load([iss])
+        assert started == []
+        assert snapshot.version == version and snapshot.keys[record.kid] == record
     finally:
         await client.aclose()

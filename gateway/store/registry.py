@@ -37,6 +37,7 @@ from gateway.store.scripts import (
     KEY_REVOKE,
     NONCE_CLAIM,
     NONCE_RELEASE,
+    REGISTRY_READ,
     REGISTRY_RENUMBER,
     TRUST_LIST_OFFER,
 )
@@ -95,16 +96,17 @@ class RegistryStore:
         self._renumber = redis.register_script(REGISTRY_RENUMBER)
         self._claim = redis.register_script(NONCE_CLAIM)
         self._release = redis.register_script(NONCE_RELEASE)
+        self._read = redis.register_script(REGISTRY_READ)
 
     async def load(self, issuers: Iterable[IssuerCode]) -> TrustSnapshot:
-        """One consistent read of the whole registry (a MULTI of three reads)."""
+        """One consistent read of the whole registry (one script: ``scripts.REGISTRY_READ``)."""
         async with redis_errors("reading the trust registry"):
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.get(keys.REGISTRY_VERSION)
-            pipe.get(keys.REGISTRY_TOKEN)
-            pipe.hgetall(keys.REGISTRY_KEYS)
-            pipe.hgetall(keys.REGISTRY_REVOKED)
-            version, token, rows, revoked = await pipe.execute()
+            version, token, flat_rows, flat_revoked = await self._read(keys=[
+                keys.REGISTRY_VERSION, keys.REGISTRY_TOKEN, keys.REGISTRY_KEYS,
+                keys.REGISTRY_REVOKED,
+            ])  # fmt: skip
+        rows = dict(zip(flat_rows[::2], flat_rows[1::2], strict=True))
+        revoked = set(flat_revoked[::2])
         records = []
         for kid, packed in rows.items():
             row = msgpack.unpackb(packed)

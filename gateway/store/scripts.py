@@ -105,6 +105,17 @@ end
     + _REGISTRY_MOVES
 )
 
+# One consistent read of the registry, as a script is atomic. Not a MULTI: redis-py 8.1's cluster
+# pipeline runs each command queued in a transaction in a thread of its own with an event loop of
+# its own (asyncio.run), and a client that reconnects there binds its lock and connections to
+# that loop, so the next call on the worker's loop failed (a 500 on key.add, seen in the bench).
+# KEYS: version, token, keys hash, revoked hash. → {version, token, keys, revoked}: the hashes
+# flat, field then value (a key that is missing: nil).
+REGISTRY_READ = """
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]),
+        redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4])}
+"""
+
 # A store found behind what a worker has seen (it lost data, or was restored from a backup):
 # move its version past ARGV floor with a new token, unless it changed since it was read.
 # KEYS: version, token. ARGV: version read, token read, floor, new token.
