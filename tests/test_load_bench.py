@@ -216,3 +216,14 @@ def test_a_tiny_bench_runs_end_to_end_and_its_page_comes_back_from_its_json(
     assert targets[two]["value"] is None  # one worker only: not measured
     assert main(["bench", "--from-json", str(js), "--out", str(out)]) == 0
     assert out.read_text() == page
+
+
+def test_a_priming_that_fails_says_what_provinces_sim_said(tmp_path: Path) -> None:
+    """The bench primes each deployment with ``provinces_sim prime``; when that fails, the run
+    stops with the simulator's own message, not only its exit status."""
+    from load_tests.bench import hub
+
+    missing = tmp_path / "no-corpus"
+    with pytest.raises(RuntimeError, match=r"priming http://127\.0\.0\.1:9 failed \(exit status "
+                       r"\d+\): .*no-corpus"):  # fmt: skip
+        hub.prime(missing, "http://127.0.0.1:9")

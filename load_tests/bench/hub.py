@@ -319,13 +319,18 @@ def make_corpus(out: Path, codes: int, seed: int) -> None:
 
 
 def prime(corpus: Path, hub: str) -> str:
+    """``provinces_sim prime`` against ``hub``: its output, or a RuntimeError that quotes
+    what it said when it failed (its own message, not just its exit status)."""
     done = subprocess.run(
         [sys.executable, "-m", "provinces_sim", "prime", "--corpus", str(corpus), "--hub", hub],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         timeout=900,
     )
+    if done.returncode != 0:
+        said = (done.stderr.strip() or done.stdout.strip())[-2000:]
+        raise RuntimeError(f"priming {hub} failed (exit status {done.returncode}): {said}")
     return done.stdout.strip()
 
 
